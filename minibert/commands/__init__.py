@@ -1,0 +1,1 @@
+"""One module per `minibert` command; see minibert/cli.py."""

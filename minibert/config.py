@@ -1,0 +1,165 @@
+"""BertConfig: the hyper-parameters of a BERT model, read from and written to `config.json`.
+
+The field names are those of the Hugging Face `config.json` format, so a file written by
+`transformers` loads here and the other way round. Keys this class does not know are kept in
+`extra` and written back unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "tanh")
+POSITION_EMBEDDING_TYPES = ("absolute", "sinusoidal")
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa")
+PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
+
+# Runtime choices: they describe how to run a model, not the model, so they are not saved.
+_NOT_SAVED = ("attn_implementation", "extra")
+
+
+@dataclass
+class BertConfig:
+    """Defaults are bert-base-uncased (Devlin et al. 2018, Table 1: L=12, H=768, A=12)."""
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    position_embedding_type: str = "absolute"
+    # Task heads.
+    classifier_dropout: float | None = None
+    id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    label2id: dict[str, int] | None = None
+    problem_type: str | None = None
+    # How to run, not what to run.
+    attn_implementation: str = "sdpa"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
+        if self.label2id is None:
+            self.label2id = {v: k for k, v in self.id2label.items()}
+        self.label2id = {str(k): int(v) for k, v in self.label2id.items()}
+        self.validate()
+
+    # Task heads read this; setting it resizes the label maps as transformers does.
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, n: int) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"num_labels must be a positive integer, got {n!r}")
+        if n != len(self.id2label):
+            self.id2label = {i: f"LABEL_{i}" for i in range(n)}
+            self.label2id = {v: k for k, v in self.id2label.items()}
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    def validate(self) -> None:
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads}): each head gets hidden_size / num_attention_heads dimensions"
+            )
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"BertConfig.{name} must be in [0, 1), got {value!r}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ValueError(f"hidden_act {self.hidden_act!r} is not supported; choose one of {ACTIVATIONS}")
+        if self.position_embedding_type not in POSITION_EMBEDDING_TYPES:
+            raise ValueError(
+                f"position_embedding_type {self.position_embedding_type!r} is not supported; "
+                f"choose one of {POSITION_EMBEDDING_TYPES}"
+            )
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(
+                f"attn_implementation {self.attn_implementation!r} is not supported; choose one of {ATTN_IMPLEMENTATIONS}"
+            )
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type {self.problem_type!r} is not supported; choose one of {PROBLEM_TYPES}")
+        if not 0 <= self.pad_token_id < self.vocab_size:
+            raise ValueError(f"pad_token_id {self.pad_token_id} is outside the vocabulary (size {self.vocab_size})")
+
+    # ---- config.json ------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "BertConfig":
+        data = {**data, **overrides}
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known and k != "num_labels"}
+        if "num_labels" in data and "id2label" not in data:
+            kwargs["id2label"] = {i: f"LABEL_{i}" for i in range(int(data["num_labels"]))}
+            kwargs.pop("label2id", None)
+        if "id2label" in kwargs and "label2id" not in kwargs:
+            kwargs["label2id"] = None
+        if kwargs.get("attn_implementation") is None:
+            kwargs.pop("attn_implementation", None)
+        config = cls(**kwargs, extra=extra)
+        if "num_labels" in data and int(data["num_labels"]) != config.num_labels:
+            raise ValueError(
+                f"num_labels={data['num_labels']} disagrees with id2label, which has {config.num_labels} labels"
+            )
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _NOT_SAVED}
+        data["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        data = {**self.extra, **data}
+        data.setdefault("model_type", "bert")
+        return data
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> "BertConfig":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc}); a BERT config.json is expected") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} holds a {type(data).__name__}, not a JSON object")
+        model_type = data.get("model_type", "bert")
+        if model_type != "bert":
+            raise ValueError(f"{path} describes a {model_type!r} model; minibert loads BERT models only")
+        return cls.from_dict(data, **overrides)
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        from minibert.weights import atomic_write_text
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return atomic_write_text(directory / "config.json", self.to_json_string())
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> "BertConfig":
+        from minibert.hub import resolve_file
+
+        hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "revision", "token", "local_files_only") if k in kwargs}
+        return cls.from_json_file(resolve_file(name_or_path, "config.json", **hub_kwargs), **kwargs)

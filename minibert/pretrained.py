@@ -1,0 +1,281 @@
+"""PreTrainedBert: `from_pretrained` / `save_pretrained` for BertModel and every task head.
+
+Loading, step by step:
+1. find `config.json` and the weights (a local directory or a Hub id, minibert.hub);
+2. build the model on the `meta` device, which allocates nothing;
+3. read the checkpoint memory-mapped and rename its keys to minibert's (minibert.weights);
+4. hand those tensors to the model as they are (`load_state_dict(assign=True)`), so the
+   weights sit in RAM once; only weights the checkpoint lacks (a new task head) are
+   allocated and initialised, and they are reported by name;
+5. cast to the requested dtype, move to the requested device, switch to eval mode.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from minibert import weights
+from minibert.config import BertConfig
+from minibert.hub import ModelNotFoundError, resolve_file
+
+_HUB_OPTIONS = ("cache_dir", "revision", "token", "local_files_only")
+
+
+@dataclass
+class LoadingInfo:
+    """What `from_pretrained` did with each key: shown by `minibert info`, kept on the model."""
+
+    checkpoint_files: list[str] = field(default_factory=list)
+    loaded_keys: list[str] = field(default_factory=list)  # minibert names
+    initialized_keys: list[str] = field(default_factory=list)  # not in the checkpoint: new weights
+    unexpected_keys: list[str] = field(default_factory=list)  # checkpoint names nothing used
+    checkpoint_dtype: torch.dtype | None = None
+
+
+class PreTrainedBert(nn.Module):
+    """Base class: a config, weight initialisation, and the loading/saving round trip."""
+
+    # "" for BertModel; "bert." for models that hold a BertModel as `self.bert`.
+    backbone_prefix = ""
+    # Checkpoint keys a class reads from elsewhere (a decoder tied to the word embeddings).
+    tied_checkpoint_keys: tuple[str, ...] = ()
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"expected a minibert.BertConfig, got {type(config).__name__}")
+        self.config = config
+        self.loading_info: LoadingInfo | None = None
+
+    # ---- initialisation ---------------------------------------------------------------
+
+    def init_weights(self) -> None:
+        for module in self.modules():
+            self._init_module(module)
+        self.tie_weights()
+
+    def _init_module(self, module: nn.Module) -> None:
+        """BERT's initialisation: N(0, initializer_range) weights, zero biases, LayerNorm = identity."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif hasattr(module, "reset_parameters") and not list(module.children()):
+            module.reset_parameters()
+
+    def tie_weights(self) -> None:
+        """Models whose output layer shares the word embeddings override this."""
+
+    # ---- names ------------------------------------------------------------------------
+
+    def checkpoint_key_map(self) -> dict[str, weights.CheckpointKeys]:
+        """minibert parameter name -> checkpoint name(s). Heads add their own keys."""
+        with_pooler = getattr(self, "pooler", None) is not None
+        return weights.backbone_key_map(self.config, with_pooler=with_pooler)
+
+    def _is_backbone_key(self, key: str) -> bool:
+        # A checkpoint without these is not a BERT checkpoint for this config: an error, not a warning.
+        return key.startswith((self.backbone_prefix + "embeddings.", self.backbone_prefix + "encoder."))
+
+    # ---- loading ----------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        config: BertConfig | None = None,
+        dtype: torch.dtype | str | None = None,
+        torch_dtype: torch.dtype | str | None = None,
+        device: torch.device | str | None = None,
+        attn_implementation: str | None = None,
+        ignore_mismatched_sizes: bool = False,
+        **kwargs: Any,
+    ):
+        """Load a model from a directory written by `save_pretrained` (or by transformers), or
+        from a Hub id such as "bert-base-uncased" through the Hugging Face cache.
+
+        Keyword arguments that are config fields (`num_labels=3`, `hidden_dropout_prob=0.0`)
+        override config.json; `cache_dir`, `revision`, `token`, `local_files_only` go to the Hub.
+        `dtype` (or its older name `torch_dtype`): a torch dtype, its name, or "auto" for the
+        checkpoint's own; float32 by default.
+        """
+        hub = {k: kwargs.pop(k) for k in _HUB_OPTIONS if k in kwargs}
+        if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
+            raise ValueError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; pass only dtype")
+        dtype = dtype if dtype is not None else torch_dtype
+        if attn_implementation is not None:
+            kwargs["attn_implementation"] = attn_implementation
+        if config is None:
+            config = BertConfig.from_json_file(resolve_file(name_or_path, "config.json", **hub), **kwargs)
+        elif kwargs:
+            config = BertConfig.from_dict({**config.to_dict(), "attn_implementation": config.attn_implementation}, **kwargs)
+
+        files = _resolve_weight_files(name_or_path, hub)
+        state: dict[str, torch.Tensor] = {}
+        for path in files:
+            state.update(weights.read_weights(path))
+
+        with torch.device("meta"):
+            model = cls(config)
+        info = model._load_checkpoint_state(state, ignore_mismatched_sizes)
+        info.checkpoint_files = [str(p) for p in files]
+
+        target = _parse_dtype(dtype, info.checkpoint_dtype)
+        model.to(dtype=target)
+        if device is not None:
+            model.to(device)
+        model.eval()  # as transformers does: dropout off until the user calls model.train()
+        return model
+
+    def _load_checkpoint_state(self, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool) -> LoadingInfo:
+        state = weights.normalize_checkpoint_keys(state, self.backbone_prefix)
+        for key in self.tied_checkpoint_keys:
+            state.pop(key, None)
+        key_map = self.checkpoint_key_map()
+        expected = {k: v.shape for k, v in self.state_dict().items()}
+        mismatched: list[str] = []
+        if ignore_mismatched_sizes:
+            state, mismatched = _drop_mismatched(state, key_map, expected, self._is_backbone_key)
+        ours, missing, unexpected = weights.from_checkpoint_state(state, key_map, expected)
+
+        missing_backbone = [k for k in missing if self._is_backbone_key(k)]
+        if missing_backbone:
+            shown = ", ".join(_checkpoint_name(key_map[k]) for k in missing_backbone[:5])
+            more = f" and {len(missing_backbone) - 5} more" if len(missing_backbone) > 5 else ""
+            raise weights.CheckpointError(
+                f"the checkpoint lacks {len(missing_backbone)} encoder weights: {shown}{more}. "
+                "It is not a BERT checkpoint for this config.json."
+            )
+
+        self.load_state_dict(ours, strict=False, assign=True)
+        initialized = self._materialize_missing()
+        self.tie_weights()
+        if initialized:
+            warnings.warn(
+                f"{type(self).__name__}: these weights are not in the checkpoint and were newly initialised: "
+                f"{', '.join(initialized)}{' (shape mismatch: ' + ', '.join(mismatched) + ')' if mismatched else ''}. "
+                "Train the model before using it for predictions.",
+                stacklevel=3,
+            )
+        self.loading_info = LoadingInfo(
+            loaded_keys=sorted(ours),
+            initialized_keys=initialized,
+            unexpected_keys=unexpected,
+            checkpoint_dtype=weights.first_floating_dtype(ours.values()),
+        )
+        return self.loading_info
+
+    def _materialize_missing(self) -> list[str]:
+        """Allocate and initialise whatever is still on the meta device after loading."""
+        initialized = []
+        for name, module in self.named_modules():
+            own = list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False))
+            if not any(t.is_meta for _, t in own):
+                continue
+            loaded = {n: t for n, t in own if not t.is_meta}  # e.g. a weight whose bias is missing
+            module.to_empty(device="cpu", recurse=False)
+            self._init_module(module)
+            with torch.no_grad():
+                for n, t in loaded.items():
+                    getattr(module, n).copy_(t)
+            initialized += [f"{name}.{n}" if name else n for n, t in own if t.is_meta]
+        persistent = self.state_dict().keys()
+        return sorted(k for k in initialized if k in persistent)
+
+    # ---- saving -----------------------------------------------------------------------
+
+    def save_pretrained(
+        self, directory: str | os.PathLike, *, safe_serialization: bool = True, max_shard_size: int | str | None = None
+    ) -> Path:
+        """Write `config.json` and `model.safetensors` (or shards plus an index, or
+        `pytorch_model.bin` with `safe_serialization=False`) in the layout transformers reads.
+        Each file is written to a temporary name and renamed, so nothing is left half-written.
+        """
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise NotADirectoryError(f"{directory} exists and is not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        state = weights.to_checkpoint_state(self.state_dict(), self.checkpoint_key_map())
+        if not safe_serialization:
+            weights.atomic_write_bytes(directory / weights.PT_WEIGHTS_NAME, lambda tmp: torch.save(
+                {k: v.detach().clone() for k, v in state.items()}, tmp))
+        elif max_shard_size is not None:
+            weights.write_sharded_safetensors(directory, state, weights.parse_size(max_shard_size))
+        else:
+            weights.write_safetensors(directory / weights.WEIGHTS_NAME, state)
+        self.config.save_pretrained(directory)
+        return directory
+
+    # ---- conveniences -----------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(p.dtype for p in self.parameters() if p.is_floating_point())
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def _resolve_weight_files(name_or_path, hub: dict) -> list[Path]:
+    for name in weights.WEIGHT_FILES:
+        path = resolve_file(name_or_path, name, required=False, **hub)
+        if path is None:
+            continue
+        if name.endswith(".index.json"):
+            return [resolve_file(name_or_path, shard, **hub) for shard in weights.shard_files(path)]
+        return [path]
+    raise ModelNotFoundError(
+        f"{name_or_path} has a config.json but no weights: expected one of {', '.join(weights.WEIGHT_FILES)}"
+    )
+
+
+def _parse_dtype(dtype: torch.dtype | str | None, checkpoint_dtype: torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if dtype == "auto":
+        return checkpoint_dtype or torch.float32
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype.removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch dtype (torch.float32, 'bfloat16', ...) or 'auto', got {dtype!r}")
+    return dtype
+
+
+def _checkpoint_name(keys: weights.CheckpointKeys) -> str:
+    return keys[0] if isinstance(keys, tuple) else keys
+
+
+def _drop_mismatched(state, key_map, expected, is_backbone) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """With ignore_mismatched_sizes=True, a head weight of another shape (another number of
+    labels) is left out so that it gets freshly initialised; the backbone must still fit."""
+    state = dict(state)
+    dropped = []
+    for ours, theirs in key_map.items():
+        names = theirs if isinstance(theirs, tuple) else (theirs,)
+        shape = expected[ours]
+        part = (shape[0] // len(names), *shape[1:])
+        for name in names:
+            if name in state and tuple(state[name].shape) != tuple(part) and not is_backbone(ours):
+                dropped.append(f"{name} {tuple(state.pop(name).shape)} -> {tuple(part)}")
+    return state, dropped
