@@ -1,0 +1,218 @@
+"""from_pretrained / save_pretrained: every file format, the legacy layout, round trips with
+transformers both ways, and loud failures for checkpoints that do not fit.
+
+Outputs are compared with transformers within 1e-5 absolute (fp32)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from checkpoints import BERT_BASE_UNCASED, legacy_state_dict, write_config, write_legacy_checkpoint
+from minibert import BertConfig, BertModel, CheckpointError, ModelNotFoundError
+
+transformers = pytest.importorskip("transformers")
+
+SMALL = dict(BERT_BASE_UNCASED, vocab_size=200, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+             intermediate_size=128, max_position_embeddings=32)
+
+
+def reference_output(path, ids, mask=None):
+    model = transformers.BertModel.from_pretrained(path, attn_implementation="eager").eval()
+    with torch.no_grad():
+        return model(ids, attention_mask=mask).last_hidden_state
+
+
+def our_output(model, ids, mask=None):
+    with torch.no_grad():
+        return model(ids, attention_mask=mask).last_hidden_state
+
+
+@pytest.fixture(scope="module")
+def bert_base_formats(tmp_path_factory) -> dict[str, Path]:
+    """bert-base-uncased's exact shapes, random weights, in each of the original file layouts."""
+    return {fmt: write_legacy_checkpoint(tmp_path_factory.mktemp(fmt), BERT_BASE_UNCASED, fmt) for fmt in ("bin", "safetensors", "sharded")}
+
+
+@pytest.mark.parametrize("fmt", ["bin", "safetensors", "sharded"])
+def test_bert_base_legacy_layout_loads_in_every_format(bert_base_formats, fmt):
+    path = bert_base_formats[fmt]
+    model = BertModel.from_pretrained(path)
+    info = model.loading_info
+    assert info.initialized_keys == []
+    # The pre-training heads are reported as unused, the position_ids buffer silently skipped.
+    assert set(info.unexpected_keys) == {
+        "cls.predictions.bias", "cls.predictions.decoder.weight", "cls.predictions.transform.dense.weight",
+        "cls.predictions.transform.dense.bias", "cls.predictions.transform.LayerNorm.weight",
+        "cls.predictions.transform.LayerNorm.bias", "cls.seq_relationship.weight", "cls.seq_relationship.bias",
+    }
+    assert model.num_parameters() == 109_482_240  # bert-base-uncased's BertModel
+    ids = torch.randint(1, 30522, (2, 12))
+    torch.testing.assert_close(our_output(model, ids), reference_output(path, ids), atol=1e-5, rtol=0)
+
+
+def test_legacy_gamma_beta_map_to_layernorm_weight_and_bias(tmp_path):
+    state = legacy_state_dict(SMALL, with_heads=False)
+    write_legacy_checkpoint(tmp_path, SMALL, "bin")
+    model = BertModel.from_pretrained(tmp_path)
+    assert torch.equal(model.embeddings.norm.weight, state["bert.embeddings.LayerNorm.gamma"])
+    assert torch.equal(model.encoder.layers[1].output_norm.bias, state["bert.encoder.layer.1.output.LayerNorm.beta"])
+
+
+def test_fused_projection_is_query_key_value_stacked(tmp_path):
+    state = legacy_state_dict(SMALL, with_heads=False)
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    qkv = BertModel.from_pretrained(tmp_path).encoder.layers[0].attention.qkv
+    p = "bert.encoder.layer.0.attention.self."
+    assert torch.equal(qkv.weight, torch.cat([state[p + "query.weight"], state[p + "key.weight"], state[p + "value.weight"]]))
+    assert torch.equal(qkv.bias, torch.cat([state[p + "query.bias"], state[p + "key.bias"], state[p + "value.bias"]]))
+
+
+@pytest.mark.parametrize("options", [{}, {"max_shard_size": "40KB"}, {"safe_serialization": False}])
+def test_what_minibert_saves_transformers_loads_exactly(tmp_path, options):
+    write_legacy_checkpoint(tmp_path / "src", SMALL, "bin")
+    ours = BertModel.from_pretrained(tmp_path / "src")
+    ours.save_pretrained(tmp_path / "out", **options)
+    theirs, info = transformers.BertModel.from_pretrained(tmp_path / "out", attn_implementation="eager", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    ids = torch.randint(1, 200, (3, 10))
+    mask = torch.ones_like(ids)
+    mask[2, 6:] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids, attention_mask=mask).last_hidden_state,
+                                   theirs.eval()(ids, attention_mask=mask).last_hidden_state, atol=1e-5, rtol=0)
+    if "max_shard_size" in options:
+        assert (tmp_path / "out" / "model.safetensors.index.json").is_file()
+        assert len(list((tmp_path / "out").glob("model-*-of-*.safetensors"))) > 1
+    # Atomic writes leave no temporary files behind.
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_what_transformers_saves_minibert_loads_exactly(tmp_path):
+    theirs = transformers.BertModel(transformers.BertConfig(**SMALL)).eval()
+    theirs.save_pretrained(tmp_path)
+    ours = BertModel.from_pretrained(tmp_path)
+    assert ours.loading_info.unexpected_keys == [] and ours.loading_info.initialized_keys == []
+    ids = torch.randint(1, 200, (2, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids).last_hidden_state, theirs(ids).last_hidden_state, atol=1e-5, rtol=0)
+
+
+def test_minibert_round_trip_is_bit_exact(tmp_path):
+    model = BertModel(BertConfig(**SMALL))
+    model.save_pretrained(tmp_path)
+    loaded = BertModel.from_pretrained(tmp_path)
+    for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_missing_backbone_weight_is_an_error_naming_the_key(tmp_path):
+    write_legacy_checkpoint(tmp_path, SMALL, "bin")
+    state = torch.load(tmp_path / "pytorch_model.bin", weights_only=True)
+    del state["bert.encoder.layer.1.intermediate.dense.weight"]
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match=r"encoder.layer.1.intermediate.dense.weight"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_shape_mismatch_is_an_error_naming_the_key_and_both_shapes(tmp_path):
+    write_legacy_checkpoint(tmp_path, SMALL, "bin")
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "intermediate_size": 256}))
+    with pytest.raises(CheckpointError, match=r"'encoder.layer.0.intermediate.dense.weight' has shape \(128, 64\) but the model expects \(256, 64\)"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_missing_pooler_is_initialised_and_reported_by_name(tmp_path):
+    state = {k: v for k, v in legacy_state_dict(SMALL, with_heads=False).items() if "pooler" not in k}
+    write_config(tmp_path, SMALL)
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    with pytest.warns(UserWarning, match=r"newly initialised: pooler.dense.bias, pooler.dense.weight"):
+        model = BertModel.from_pretrained(tmp_path)
+    assert model.loading_info.initialized_keys == ["pooler.dense.bias", "pooler.dense.weight"]
+    assert torch.isfinite(model.pooler.dense.weight).all() and model.pooler.dense.weight.std() > 0
+
+
+def test_pickles_that_run_code_are_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    write_config(tmp_path, SMALL)
+    import pickle
+
+    with open(tmp_path / "pytorch_model.bin", "wb") as f:
+        pickle.dump({"bert.embeddings.word_embeddings.weight": Exploit()}, f)
+    with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
+        BertModel.from_pretrained(tmp_path)
+    assert not marker.exists()
+
+
+def test_dtype_options(tmp_path):
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    assert BertModel.from_pretrained(tmp_path).dtype == torch.float32
+    assert BertModel.from_pretrained(tmp_path, dtype=torch.bfloat16).dtype == torch.bfloat16
+    assert BertModel.from_pretrained(tmp_path, torch_dtype="float16").dtype == torch.float16
+    assert BertModel.from_pretrained(tmp_path, dtype="auto").dtype == torch.float32
+    with pytest.raises(ValueError, match="dtype must be a floating torch dtype"):
+        BertModel.from_pretrained(tmp_path, dtype="int8")
+
+
+def test_overrides_reach_the_config(tmp_path):
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    model = BertModel.from_pretrained(tmp_path, hidden_dropout_prob=0.0, attn_implementation="eager")
+    assert model.config.hidden_dropout_prob == 0.0 and model.encoder.layers[0].attention.implementation == "eager"
+    assert not model.training  # eval mode after loading, as transformers does
+
+
+def test_directory_without_weights_says_what_it_expected(tmp_path):
+    write_config(tmp_path, SMALL)
+    with pytest.raises(ModelNotFoundError, match="no weights: expected one of model.safetensors"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_damaged_safetensors_file_is_a_clear_error(tmp_path):
+    write_config(tmp_path, SMALL)
+    (tmp_path / "model.safetensors").write_bytes(b"\xff" * 64)
+    with pytest.raises(CheckpointError, match="not a safetensors file"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_changing_loaded_weights_never_changes_the_file(tmp_path):
+    # Safetensors weights are a copy-on-write memory map of the file: training writes to private pages.
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    before = (tmp_path / "model.safetensors").read_bytes()
+    model = BertModel.from_pretrained(tmp_path)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+
+
+def test_hub_id_offline_and_uncached_gives_one_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="not in the Hugging Face cache.*Pass the path of a local model directory"):
+        BertModel.from_pretrained("bert-base-uncased", cache_dir=tmp_path)
+
+
+def test_hub_id_resolves_through_the_cache(tmp_path):
+    """A Hub snapshot already in the cache loads offline, through huggingface_hub."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "models--someone--tiny-bert"
+    snapshot = repo / "snapshots" / revision
+    write_legacy_checkpoint(snapshot, SMALL, "safetensors")
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    model = BertModel.from_pretrained("someone/tiny-bert", cache_dir=tmp_path)
+    ids = torch.randint(1, 200, (1, 5))
+    torch.testing.assert_close(our_output(model, ids), reference_output(snapshot, ids), atol=1e-5, rtol=0)
+
+
+def test_path_that_does_not_exist_is_not_sent_to_the_hub(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        BertModel.from_pretrained(str(tmp_path / "nowhere" / "model"))
