@@ -9,6 +9,7 @@ import torch
 
 import minibert
 from minibert import BertConfig, BertModel
+from conftest import DEVICES
 from minibert.model import ACT2FN, extended_attention_mask
 
 TINY = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
@@ -57,12 +58,13 @@ def test_attention_probabilities_are_returned_on_every_path_and_ignore_padding(i
         assert p[1, :, :, 3:].abs().max() == 0  # padded keys get no attention at all
 
 
-def test_eager_and_sdpa_agree_including_gradients():
+@pytest.mark.parametrize("device", DEVICES)
+def test_eager_and_sdpa_agree_including_gradients(device):
     torch.manual_seed(0)
-    eager = tiny_model(attn_implementation="eager", attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
-    sdpa = tiny_model(attn_implementation="sdpa", attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
+    eager = tiny_model(attn_implementation="eager", attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0).to(device)
+    sdpa = tiny_model(attn_implementation="sdpa", attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0).to(device)
     sdpa.load_state_dict(eager.state_dict())
-    ids = torch.randint(1, 100, (3, 9))
+    ids = torch.randint(1, 100, (3, 9), device=device)
     mask = torch.ones_like(ids)
     mask[1, 4:] = 0
     a, b = eager(ids, attention_mask=mask), sdpa(ids, attention_mask=mask)
@@ -81,12 +83,13 @@ def test_eager_attention_is_the_written_out_formula():
     torch.testing.assert_close(context, expected @ v)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])
-def test_fully_padded_rows_give_no_nan_or_inf(dtype, impl):
-    model = tiny_model(attn_implementation=impl).to(dtype)
-    ids = torch.randint(1, 100, (2, 6))
-    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+def test_fully_padded_rows_give_no_nan_or_inf(dtype, impl, device):
+    model = tiny_model(attn_implementation=impl).to(device=device, dtype=dtype)
+    ids = torch.randint(1, 100, (2, 6), device=device)
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0]], device=device)
     out = model(ids, attention_mask=mask, output_hidden_states=True)
     for h in out.hidden_states + (out.pooler_output,):
         assert torch.isfinite(h).all()
