@@ -14,6 +14,7 @@ from minibert.model import (
     eager_attention,
 )
 from minibert.outputs import BertModelOutput, ModelOutput
+from minibert.tokenizer import BatchEncoding, BertTokenizer
 from minibert.weights import CheckpointError
 
 __version__ = "0.1.0"
@@ -33,4 +34,6 @@ __all__ = [
     "ModelOutput",
     "CheckpointError",
     "ModelNotFoundError",
+    "BertTokenizer",
+    "BatchEncoding",
 ]

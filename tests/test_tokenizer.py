@@ -1,0 +1,194 @@
+"""BertTokenizer: behaviour, API and errors, checked against transformers' Rust-backed BertTokenizer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from minibert import BatchEncoding, BertTokenizer
+
+transformers = pytest.importorskip("transformers")
+
+SENTENCES = [
+    "Hello, world! Tokenizers split words into pieces.",
+    "The Debian Administrator's Handbook: apt-get install --no-install-recommends foo",
+    "Héllo Ünïcödé naïve café, 東京は日本の首都です。",
+    "",
+]
+
+
+@pytest.fixture(scope="session")
+def tok(minilm_dir) -> BertTokenizer:
+    return BertTokenizer.from_pretrained(minilm_dir)
+
+
+@pytest.fixture(scope="session")
+def ref(minilm_dir):
+    return transformers.BertTokenizer.from_pretrained(minilm_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab() -> dict[str, int]:
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "aff", "able", "hello", ",", "!"]
+    return {t: i for i, t in enumerate(tokens)}
+
+
+# ---- the pieces ------------------------------------------------------------------------
+
+
+def test_wordpiece_is_longest_match_first(tiny_vocab):
+    tok = BertTokenizer(tiny_vocab)
+    assert tok.tokenize("unaffable") == ["un", "##aff", "##able"]
+    assert tok.tokenize("unable") == ["un", "##able"]
+    assert tok.tokenize("Hello, unhello!") == ["hello", ",", "[UNK]", "!"]  # no "##hello": no cover at all
+
+
+def test_word_longer_than_100_characters_is_unknown(tok):
+    assert tok.tokenize("a" * 100) != ["[UNK]"]
+    assert tok.tokenize("a" * 101) == ["[UNK]"]
+
+
+def test_special_tokens_stay_whole_and_keep_their_case(tok):
+    assert tok.tokenize("Hello [MASK] world[SEP]x") == ["hello", "[MASK]", "world", "[SEP]", "x"]
+    assert tok.tokenize("[mask]") == ["[", "mask", "]"]  # matched as written, like the reference
+
+
+def test_uncased_lowercases_and_strips_accents(tok):
+    assert tok.tokenize("Café NAÏVE") == ["cafe", "naive"]
+
+
+def test_cased_configuration_keeps_case_and_accents(minilm_dir):
+    tok = BertTokenizer.from_pretrained(minilm_dir, do_lower_case=False)
+    assert tok.tokenize("Hello Café")[0] != "hello"
+    assert "é" in "".join(tok.tokenize("é"))  or tok.tokenize("é") == ["[UNK]"]
+
+
+def test_basic_sentences_match_the_reference(tok, ref):
+    for text in SENTENCES:
+        assert tok.tokenize(text) == ref.tokenize(text), text
+        assert tok.encode(text) == ref.encode(text), text
+
+
+# ---- calling conventions -----------------------------------------------------------------
+
+
+def test_single_text_encoding_equals_the_reference(tok, ref):
+    ours = tok(SENTENCES[0], return_special_tokens_mask=True, return_offsets_mapping=True, return_length=True)
+    theirs = ref(SENTENCES[0], return_special_tokens_mask=True, return_offsets_mapping=True, return_length=True)
+    assert isinstance(ours, BatchEncoding)
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        assert ours[key] == (list(theirs[key]) if key != "length" else theirs[key]), key
+    assert ours.input_ids == ours["input_ids"]
+
+
+def test_pair_has_type_ids_zero_then_one(tok, ref):
+    ours = tok("first text", "second one here")
+    assert ours["input_ids"] == ref("first text", "second one here")["input_ids"]
+    assert ours["token_type_ids"] == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("padding", [True, "longest", "max_length"])
+@pytest.mark.parametrize("truncation", [False, True, "longest_first"])
+def test_batch_padding_and_truncation_equal_the_reference(tok, ref, padding, truncation):
+    kwargs = dict(padding=padding, truncation=truncation, max_length=12, return_offsets_mapping=True)
+    if padding == "max_length" and not truncation:
+        kwargs["max_length"] = 40
+    ours, theirs = tok(SENTENCES, **kwargs), ref(SENTENCES, **kwargs)
+    for key in theirs:
+        assert ours[key] == [list(map(_plain, row)) for row in theirs[key]], key
+
+
+@pytest.mark.parametrize("strategy", ["longest_first", "only_first", "only_second"])
+def test_pair_truncation_equals_the_reference(tok, ref, strategy):
+    a = ["a b c d e f g h", "one two three four five six seven", "short"]
+    b = ["x y z w v u t s", "tiny", "a much longer second text than the first one is"]
+    if strategy == "only_first":
+        b = ["x", "y", "z"]
+    if strategy == "only_second":
+        a = ["x", "y", "z"]
+    for max_length in (8, 9, 10):
+        ours = tok(a, b, truncation=strategy, max_length=max_length)
+        theirs = ref(a, b, truncation=strategy, max_length=max_length)
+        assert ours["input_ids"] == theirs["input_ids"], max_length
+        assert ours["token_type_ids"] == theirs["token_type_ids"], max_length
+
+
+def test_overflowing_windows_with_stride_equal_the_reference(tok, ref):
+    text = "one two three four five six seven eight nine ten eleven twelve thirteen"
+    kwargs = dict(truncation=True, max_length=6, stride=2, return_overflowing_tokens=True, return_offsets_mapping=True)
+    ours, theirs = tok([text, "short text"], **kwargs), ref([text, "short text"], **kwargs)
+    assert ours["overflow_to_sample_mapping"] == theirs["overflow_to_sample_mapping"]
+    assert ours["input_ids"] == theirs["input_ids"]
+    assert ours["offset_mapping"] == [[tuple(o) for o in row] for row in theirs["offset_mapping"]]
+    question, context = "what is it?", "it is a long context with many words in it, more than fit"
+    kwargs = dict(truncation="only_second", max_length=14, stride=3, return_overflowing_tokens=True, padding="max_length")
+    ours, theirs = tok([question], [context], **kwargs), ref([question], [context], **kwargs)
+    assert ours["input_ids"] == theirs["input_ids"]
+    assert ours["token_type_ids"] == theirs["token_type_ids"]
+
+
+def test_return_tensors_pt_feeds_the_model(tok):
+    batch = tok(SENTENCES, padding=True, return_tensors="pt")
+    assert batch.input_ids.dtype == torch.long and batch.input_ids.shape == batch.attention_mask.shape
+    assert batch.to("cpu") is batch
+    single = tok.encode_plus(SENTENCES[0], return_tensors="pt")
+    assert single["input_ids"].shape == (1, len(tok.encode(SENTENCES[0])))
+
+
+def test_legacy_pad_to_max_length(tok, ref):
+    ours = tok.encode_plus("hello there", max_length=10, pad_to_max_length=True)
+    assert ours["input_ids"] == ref("hello there", max_length=10, padding="max_length")["input_ids"]
+    assert ours["attention_mask"] == [1] * 4 + [0] * 6
+
+
+def test_ragged_tensors_are_refused_with_advice(tok):
+    with pytest.raises(ValueError, match="padding=True"):
+        tok(SENTENCES, return_tensors="pt")
+
+
+def test_too_long_without_truncation_warns(minilm_dir):
+    tok = BertTokenizer.from_pretrained(minilm_dir)
+    with pytest.warns(UserWarning, match="more than this model's maximum of 512"):
+        ids = tok.encode("word " * 600)
+    assert len(ids) == 602
+    assert len(tok.encode("word " * 600, truncation=True)) == 512
+
+
+def test_decode_equals_the_reference(tok, ref):
+    for text in SENTENCES + ["It's fine , isn't it ? Yes !", "I do not know ."]:
+        ids = ref.encode(text)
+        for skip in (False, True):
+            assert tok.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip)
+    assert tok.batch_decode([ref.encode(t) for t in SENTENCES]) == ref.batch_decode([ref.encode(t) for t in SENTENCES])
+
+
+def test_convert_between_tokens_and_ids(tok, ref):
+    tokens = ["[CLS]", "hello", "##s", "no-such-token"]
+    assert tok.convert_tokens_to_ids(tokens) == ref.convert_tokens_to_ids(tokens)
+    assert tok.convert_ids_to_tokens([101, 7592, 102]) == ["[CLS]", "hello", "[SEP]"]
+    assert tok.convert_ids_to_tokens(7592) == "hello"
+    assert len(tok) == len(ref) and tok.vocab_size == ref.vocab_size
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [None, 3, b"bytes", [["nested"]], ["ok", 3], {"a": 1}])
+def test_bad_text_is_a_clear_error(tok, bad):
+    with pytest.raises((TypeError, ValueError), match="string|text"):
+        tok(bad)
+
+
+def test_bad_vocabularies_are_clear_errors(tmp_path, tiny_vocab):
+    with pytest.raises(FileNotFoundError, match="vocab.txt"):
+        BertTokenizer(tmp_path / "missing.txt")
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        BertTokenizer(tmp_path / "empty.txt")
+    with pytest.raises(ValueError, match="unknown token"):
+        BertTokenizer({t: i for t, i in tiny_vocab.items() if t != "[UNK]"})
+
+
+def _plain(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
