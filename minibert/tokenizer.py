@@ -19,6 +19,7 @@ pure-Python `BertTokenizerLegacy` differs, docs/tokenizer.md says how and why.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -62,10 +63,59 @@ def _is_cjk(cp: int) -> bool:
         or 0x20000 <= cp <= 0x2A6DF
         or 0x2A700 <= cp <= 0x2B73F
         or 0x2B740 <= cp <= 0x2B81F
-        or 0x2B820 <= cp <= 0x2CEAF
+        # Extension E starts at 0x2B820; the Rust reference starts this range at 0x2B920,
+        # so the first 256 ideographs of Extension E are letters there. We follow it.
+        or 0x2B920 <= cp <= 0x2CEAF
         or 0xF900 <= cp <= 0xFAFF
         or 0x2F800 <= cp <= 0x2FA1F
     )
+
+
+# Characters whose general category in the Rust reference's Unicode tables (about Unicode
+# 8) differs from Python's unicodedata (Unicode 14 in Python 3.11). Nearly all were
+# assigned later: to the reference they are unassigned, i.e. plain letters ("Lo"), so they
+# are neither punctuation nor stripped marks nor removed format characters. Three changed
+# category since. Measured on every code point against tokenizers 0.23
+# (tests/test_tokenizer_unicode.py checks this table against the reference).
+_REFERENCE_CATEGORIES = (
+    (0x61D, 0x61D, "Lo"), (0x7FD, 0x7FD, "Lo"), (0x890, 0x891, "Lo"), (0x898, 0x89F, "Lo"),
+    (0x8CA, 0x8E2, "Lo"), (0x9FD, 0x9FE, "Lo"), (0xA76, 0xA76, "Lo"), (0xAFA, 0xAFF, "Lo"),
+    (0xB55, 0xB55, "Lo"), (0xC04, 0xC04, "Lo"), (0xC3C, 0xC3C, "Lo"), (0xC77, 0xC77, "Lo"),
+    (0xC84, 0xC84, "Lo"), (0xD00, 0xD00, "Lo"), (0xD3B, 0xD3C, "Lo"), (0xD81, 0xD81, "Lo"),
+    (0xEBA, 0xEBA, "Lo"), (0x166D, 0x166D, "Po"), (0x1734, 0x1734, "Mn"), (0x180F, 0x180F, "Lo"),
+    (0x1885, 0x1886, "Lo"), (0x1ABF, 0x1ACE, "Lo"), (0x1B7D, 0x1B7E, "Lo"), (0x1DF6, 0x1DFB, "Lo"),
+    (0x2E43, 0x2E4F, "Lo"), (0x2E52, 0x2E5D, "Lo"), (0xA82C, 0xA82C, "Lo"), (0xA8C5, 0xA8C5, "Lo"),
+    (0xA8FF, 0xA8FF, "Lo"), (0xA9BD, 0xA9BD, "Lo"), (0x10D24, 0x10D27, "Lo"), (0x10EAB, 0x10EAD, "Lo"),
+    (0x10F46, 0x10F50, "Lo"), (0x10F55, 0x10F59, "Lo"), (0x10F82, 0x10F89, "Lo"), (0x11070, 0x11070, "Lo"),
+    (0x11073, 0x11074, "Lo"), (0x110C2, 0x110C2, "Lo"), (0x110CD, 0x110CD, "Lo"), (0x111C9, 0x111C9, "Po"),
+    (0x111CF, 0x111CF, "Lo"), (0x1123E, 0x1123E, "Lo"), (0x1133B, 0x1133B, "Lo"), (0x11438, 0x1143F, "Lo"),
+    (0x11442, 0x11444, "Lo"), (0x11446, 0x11446, "Lo"), (0x1144B, 0x1144F, "Lo"), (0x1145A, 0x1145B, "Lo"),
+    (0x1145D, 0x1145E, "Lo"), (0x11660, 0x1166C, "Lo"), (0x116B9, 0x116B9, "Lo"), (0x1182F, 0x11837, "Lo"),
+    (0x11839, 0x1183B, "Lo"), (0x1193B, 0x1193C, "Lo"), (0x1193E, 0x1193E, "Lo"), (0x11943, 0x11946, "Lo"),
+    (0x119D4, 0x119D7, "Lo"), (0x119DA, 0x119DB, "Lo"), (0x119E0, 0x119E0, "Lo"), (0x119E2, 0x119E2, "Lo"),
+    (0x11A01, 0x11A0A, "Lo"), (0x11A33, 0x11A38, "Lo"), (0x11A3B, 0x11A47, "Lo"), (0x11A51, 0x11A56, "Lo"),
+    (0x11A59, 0x11A5B, "Lo"), (0x11A8A, 0x11A96, "Lo"), (0x11A98, 0x11A9C, "Lo"), (0x11A9E, 0x11AA2, "Lo"),
+    (0x11C30, 0x11C36, "Lo"), (0x11C38, 0x11C3D, "Lo"), (0x11C3F, 0x11C3F, "Lo"), (0x11C41, 0x11C45, "Lo"),
+    (0x11C70, 0x11C71, "Lo"), (0x11C92, 0x11CA7, "Lo"), (0x11CAA, 0x11CB0, "Lo"), (0x11CB2, 0x11CB3, "Lo"),
+    (0x11CB5, 0x11CB6, "Lo"), (0x11D31, 0x11D36, "Lo"), (0x11D3A, 0x11D3A, "Lo"), (0x11D3C, 0x11D3D, "Lo"),
+    (0x11D3F, 0x11D45, "Lo"), (0x11D47, 0x11D47, "Lo"), (0x11D90, 0x11D91, "Lo"), (0x11D95, 0x11D95, "Lo"),
+    (0x11D97, 0x11D97, "Lo"), (0x11EF3, 0x11EF4, "Lo"), (0x11EF7, 0x11EF8, "Lo"), (0x11FFF, 0x11FFF, "Lo"),
+    (0x12FF1, 0x12FF2, "Lo"), (0x13430, 0x13438, "Lo"), (0x16E97, 0x16E9A, "Lo"), (0x16F4F, 0x16F4F, "Lo"),
+    (0x16FE2, 0x16FE2, "Lo"), (0x16FE4, 0x16FE4, "Lo"), (0x1CF00, 0x1CF2D, "Lo"), (0x1CF30, 0x1CF46, "Lo"),
+    (0x1E000, 0x1E006, "Lo"), (0x1E008, 0x1E018, "Lo"), (0x1E01B, 0x1E021, "Lo"), (0x1E023, 0x1E024, "Lo"),
+    (0x1E026, 0x1E02A, "Lo"), (0x1E130, 0x1E136, "Lo"), (0x1E2AE, 0x1E2AE, "Lo"), (0x1E2EC, 0x1E2EF, "Lo"),
+    (0x1E944, 0x1E94A, "Lo"), (0x1E95E, 0x1E95F, "Lo"),
+)
+_REFERENCE_STARTS = [start for start, _, _ in _REFERENCE_CATEGORIES]
+
+
+def _category(ch: str) -> str:
+    """The Unicode general category of `ch`, as the reference's tables have it."""
+    cp = ord(ch)
+    i = bisect.bisect_right(_REFERENCE_STARTS, cp) - 1
+    if i >= 0 and cp <= _REFERENCE_CATEGORIES[i][1]:
+        return _REFERENCE_CATEGORIES[i][2]
+    return unicodedata.category(ch)
 
 
 def _is_punctuation(ch: str) -> bool:
@@ -74,15 +124,17 @@ def _is_punctuation(ch: str) -> bool:
     cp = ord(ch)
     if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
         return True
-    return unicodedata.category(ch).startswith("P")
+    return _category(ch).startswith("P")
 
 
 def _is_removed(ch: str) -> bool:
-    """NUL, the replacement character, and control/format/unassigned characters (category
-    C*) except tab, newline and carriage return, which count as whitespace."""
+    """NUL, the replacement character, and control, format, surrogate and private-use
+    characters (Cc, Cf, Cs, Co) except tab, newline and carriage return, which count as
+    whitespace. Unassigned code points (Cn) are kept as letters, as the Rust reference
+    does (the pure-Python legacy tokenizer drops them)."""
     if ch in "\t\n\r":
         return False
-    return ch == "\x00" or ch == "\ufffd" or unicodedata.category(ch).startswith("C")
+    return ch == "\x00" or ch == "\ufffd" or _category(ch) in ("Cc", "Cf", "Cs", "Co")
 
 
 class _CharTable:
@@ -120,7 +172,7 @@ class _CharTable:
     def _fold(self, ch: str) -> str:
         s = ch
         if self.strip_accents:
-            s = "".join(c for c in unicodedata.normalize("NFD", s) if unicodedata.category(c) != "Mn")
+            s = "".join(c for c in unicodedata.normalize("NFD", s) if _category(c) != "Mn")
         if self.lowercase:
             # One character at a time, as the Rust normalizer does: "Σ" is "σ" even at the
             # end of a word, where Python's str.lower() would give the final sigma "ς".
@@ -267,6 +319,9 @@ def _is_rectangular(value) -> bool:
 # punctuation character (every other printable ASCII character is punctuation to BERT).
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9 \t\n\r]")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Chunks: runs of characters between the four that are whitespace in every configuration.
+_CHUNK = re.compile(r"[^ \t\n\r]+")
+_CHUNK_CACHE_SIZE = 200_000
 
 _PADDING = {False: None, None: None, "do_not_pad": None, True: "longest", "longest": "longest", "max_length": "max_length"}
 _TRUNCATION = {
@@ -345,7 +400,7 @@ class BertTokenizer:
         strip = strip_accents if strip_accents is not None else do_lower_case
         self._chars = _CharTable(do_lower_case, strip, tokenize_chinese_chars)
         self._wordpiece = WordPiece(self.vocab, self.vocab[self.unk_token])
-        self._ascii_lower = do_lower_case
+        self._chunk_cache: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int], ...]]] = {}
         for token in self.additional_special_tokens:
             self._register_added(token, special=True)
         self._rebuild_splitter()
@@ -555,6 +610,7 @@ class BertTokenizer:
         self._raw_split = _alternation(raw)
         self._raw_tokens = raw
         self._normalized_split = _alternation(normalized)
+        self._chunk_cache = {}  # chunks were tokenized without the new tokens
 
     # ---- text -> tokens -----------------------------------------------------------------
 
@@ -575,27 +631,62 @@ class BertTokenizer:
         return ids, offsets
 
     def _encode_segment(self, text: str, begin: int, end: int, ids: list[int], offsets) -> None:
+        """ids (and offsets) of text[begin:end], a stretch without special tokens.
+
+        Space, tab, newline and carriage return always separate words, so the stretch is
+        cut at them into chunks ("Hello," "world!") and each distinct chunk is tokenized
+        once: a cache maps chunk -> (ids, offsets within the chunk). In ASCII text without
+        control characters Python's `str.split()` cuts at exactly those characters.
+        """
         if begin >= end:
             return
         segment = text[begin:end] if begin or end != len(text) else text
-        wordpiece = self._wordpiece
-        if segment.isascii() and self._normalized_split is None and not _ASCII_CONTROL.search(segment):
+        if self._normalized_split is not None:
+            # Added tokens may span chunks ("new york"): normalize the stretch as a whole.
+            self._encode_normalized(segment, begin, ids, offsets)
+            return
+        cache = self._chunk_cache
+        if offsets is None:
+            ascii_only = segment.isascii() and not _ASCII_CONTROL.search(segment)
+            for chunk in segment.split() if ascii_only else _CHUNK.findall(segment):
+                hit = cache.get(chunk)
+                if hit is None:
+                    hit = self._encode_chunk(chunk)
+                ids.extend(hit[0])
+            return
+        for match in _CHUNK.finditer(segment):
+            chunk = match.group()
+            hit = cache.get(chunk)
+            if hit is None:
+                hit = self._encode_chunk(chunk)
+            ids.extend(hit[0])
+            shift = begin + match.start()
+            offsets.extend([(shift + a, shift + b) for a, b in hit[1]])
+
+    def _encode_chunk(self, chunk: str) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+        """(ids, offsets within the chunk) of one chunk of text without space, tab or newline."""
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        if chunk.isascii() and not _ASCII_CONTROL.search(chunk):
             # Fast path: see _ASCII_WORD.
-            lowered = segment.lower() if self._ascii_lower else segment
-            if offsets is None:
-                for word in _ASCII_WORD.findall(lowered):
-                    ids.extend(wordpiece(word)[0])
-                return
-            for match in _ASCII_WORD.finditer(lowered):
+            wordpiece = self._wordpiece
+            for match in _ASCII_WORD.finditer(chunk.lower() if self.do_lower_case else chunk):
                 word_ids, ends = wordpiece(match.group())
                 ids.extend(word_ids)
-                start = begin + match.start()
-                piece_start = start
+                start = piece_start = match.start()
                 for piece_end in ends:
                     offsets.append((piece_start, start + piece_end))
                     piece_start = start + piece_end
-            return
-        # General path: normalize each character, remembering where it came from.
+        else:
+            self._encode_normalized(chunk, 0, ids, offsets)
+        result = (tuple(ids), tuple(offsets))
+        if len(self._chunk_cache) >= _CHUNK_CACHE_SIZE:
+            self._chunk_cache.clear()  # crude, but bounded memory and no bookkeeping per hit
+        self._chunk_cache[chunk] = result
+        return result
+
+    def _encode_normalized(self, segment: str, begin: int, ids: list[int], offsets) -> None:
+        """The general path: normalize each character, remembering where it came from."""
         chars: list[str] = []
         kinds: list[int] = []
         origin: list[int] = []
@@ -778,6 +869,10 @@ class BertTokenizer:
             raise TypeError(f"encode_plus takes one string, got {type(text).__name__}; use batch_encode_plus for a list")
         if text_pair is not None and _is_batch(text_pair, "text_pair"):
             raise TypeError(f"text_pair must be a string like text, got {type(text_pair).__name__}")
+        if text_pair == "":
+            # transformers' Rust-backed tokenizer reads an empty second text of a single
+            # pair as no second text ([CLS] A [SEP]); in a batch it is a pair. We do the same.
+            text_pair = None
         batch = self.batch_encode_plus([(text, text_pair) if text_pair is not None else text], return_tensors=None, **kwargs)
         if not kwargs.get("return_overflowing_tokens"):
             # One row, unwrapped; "length" stays a list, as in transformers.
@@ -863,14 +958,14 @@ class BertTokenizer:
         if return_offsets_mapping:
             names.append("offset_mapping")
         out = BatchEncoding({name: [r[name] for r in rows] for name in names})
-        if return_length:
-            out["length"] = [len(r["input_ids"]) for r in rows]
-        if return_overflowing_tokens:
-            out["overflow_to_sample_mapping"] = sample_of_row
         if padding_strategy is not None:
             target = max_length if padding_strategy == "max_length" else None
             out = self.pad(out, padding="max_length" if target else "longest", max_length=target,
                            pad_to_multiple_of=pad_to_multiple_of)
+        if return_length:  # after padding, as in transformers: the length of each row as returned
+            out["length"] = [len(r) for r in out["input_ids"]]
+        if return_overflowing_tokens:
+            out["overflow_to_sample_mapping"] = sample_of_row
         return out.convert_to_tensors(return_tensors)
 
     def _resolve_lengths(self, padding, truncation, max_length, verbose):
