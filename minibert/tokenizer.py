@@ -393,7 +393,10 @@ class BertTokenizer:
         self.additional_special_tokens = list(additional_special_tokens or ())
         self.init_kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
         self.name_or_path = ""
-        self.added_tokens: dict[str, int] = {}  # tokens beyond vocab.txt, added with add_tokens
+        # Tokens added with add_tokens (new ones get ids after vocab.txt's; a token already
+        # in vocab.txt keeps its id but is, from then on, never split, as in transformers).
+        self.added_tokens: dict[str, int] = {}
+        self._base_size = len(self.vocab)
         self._added_special: set[str] = set()
 
         # Accents are stripped when asked, and by default whenever the text is lowercased.
@@ -457,6 +460,8 @@ class BertTokenizer:
         tokenizer.name_or_path = str(name_or_path)
         for token, index in sorted(added.items(), key=lambda kv: kv[1]):
             if token in tokenizer.vocab:
+                if token not in tokenizer._raw_tokens:  # a vocab.txt token made unsplittable
+                    tokenizer._register_added(token, special=token in special_added)
                 continue
             if index != len(tokenizer):
                 raise ValueError(
@@ -474,7 +479,8 @@ class BertTokenizer:
         if directory.exists() and not directory.is_dir():
             raise ValueError(f"{directory} is a file; save_pretrained needs a directory")
         directory.mkdir(parents=True, exist_ok=True)
-        tokens = sorted(self.vocab.items(), key=lambda kv: kv[1])
+        # vocab.txt holds the base vocabulary; added tokens go to added_tokens.json.
+        tokens = sorted(((t, i) for t, i in self.vocab.items() if i < self._base_size), key=lambda kv: kv[1])
         if [i for _, i in tokens] != list(range(len(tokens))):
             raise ValueError("the vocabulary's ids are not 0..N-1 without gaps, so it cannot be written as vocab.txt")
         specials = {name: getattr(self, name) for name in SPECIAL_TOKEN_NAMES}
@@ -506,8 +512,9 @@ class BertTokenizer:
             atomic_write_text(directory / TOKENIZER_CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n"),
             atomic_write_text(directory / SPECIAL_TOKENS_MAP_FILE, json.dumps(specials, indent=2, ensure_ascii=False) + "\n"),
         ]
-        if self.added_tokens:
-            written.append(atomic_write_text(directory / ADDED_TOKENS_FILE, json.dumps(self.added_tokens, ensure_ascii=False) + "\n"))
+        new = {t: i for t, i in self.added_tokens.items() if i >= self._base_size}
+        if new:
+            written.append(atomic_write_text(directory / ADDED_TOKENS_FILE, json.dumps(new, ensure_ascii=False) + "\n"))
         return tuple(str(p) for p in written)
 
     # ---- vocabulary ---------------------------------------------------------------------
@@ -515,7 +522,7 @@ class BertTokenizer:
     @property
     def vocab_size(self) -> int:
         """Size of the base vocabulary (vocab.txt), without added tokens, as in transformers."""
-        return len(self.vocab) - len(self.added_tokens)
+        return self._base_size
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -564,11 +571,7 @@ class BertTokenizer:
             raise TypeError(f"add_tokens takes a non-empty string or a list of them, got {new_tokens!r}")
         count = 0
         for token in new_tokens:
-            if special_tokens and token not in self.additional_special_tokens and token not in self.all_special_tokens:
-                self._added_special.add(token)
-            if token in self.vocab:
-                if special_tokens:
-                    self._register_added(token, special=True)
+            if token in self.added_tokens or token in self._raw_tokens:
                 continue
             self._register_added(token, special=special_tokens)
             count += 1
@@ -596,7 +599,7 @@ class BertTokenizer:
             index = len(self.vocab)
             self.vocab[token] = index
             self.ids_to_tokens[index] = token
-            self.added_tokens[token] = index
+        self.added_tokens[token] = self.vocab[token]
         if special:
             self._added_special.add(token)
 

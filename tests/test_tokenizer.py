@@ -194,3 +194,103 @@ def test_bad_vocabularies_are_clear_errors(tmp_path, tiny_vocab):
 
 def _plain(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+# ---- loading, saving, adding tokens, padding ---------------------------------------------
+
+
+def test_save_pretrained_round_trips_here_and_in_transformers(tok, tmp_path):
+    tok.save_pretrained(tmp_path)
+    text = "Saving and loading keeps every id: naïve [MASK] 東京"
+    again = BertTokenizer.from_pretrained(tmp_path)
+    theirs = transformers.BertTokenizer.from_pretrained(tmp_path)
+    assert again.encode(text) == tok.encode(text) == theirs.encode(text)
+    assert again.model_max_length == theirs.model_max_length == 512
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically, no leftovers
+
+
+def test_constructible_from_a_vocab_file_and_from_a_dict(minilm_dir, tok):
+    from_file = BertTokenizer(minilm_dir / "vocab.txt")
+    from_dict = BertTokenizer(tok.get_vocab())
+    assert from_file.encode("hello world") == from_dict.encode("hello world") == tok.encode("hello world")
+
+
+def test_tokenizer_config_settings_are_read(tmp_path, minilm_dir):
+    import json
+    import shutil
+
+    shutil.copy(minilm_dir / "vocab.txt", tmp_path / "vocab.txt")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "model_max_length": 128}))
+    tok = BertTokenizer.from_pretrained(tmp_path)
+    assert not tok.do_lower_case and tok.model_max_length == 128
+    assert tok.tokenize("Hello") == transformers.BertTokenizer.from_pretrained(tmp_path).tokenize("Hello")
+
+
+def test_add_tokens_equals_the_reference(minilm_dir, tmp_path):
+    ours = BertTokenizer.from_pretrained(minilm_dir)
+    theirs = transformers.BertTokenizer.from_pretrained(minilm_dir)
+    # "hello" is in vocab.txt already: it keeps its id, but is now never split ("hellohello").
+    assert ours.add_tokens(["minibert", "hello"]) == theirs.add_tokens(["minibert", "hello"]) == 2
+    assert ours.add_tokens(["<ent>"], special_tokens=True) == theirs.add_tokens(["<ent>"], special_tokens=True) == 1
+    text = "MiniBERT says hello to <ent> and <ENT>, minibertish hellohello"
+    assert ours.tokenize(text) == theirs.tokenize(text)
+    enc, ref = ours(text, return_offsets_mapping=True), theirs(text, return_offsets_mapping=True)
+    assert enc["input_ids"] == ref["input_ids"]
+    assert enc["offset_mapping"] == [tuple(o) for o in ref["offset_mapping"]]
+    assert len(ours) == len(theirs) == 30524 and ours.vocab_size == 30522
+    assert ours.decode(enc["input_ids"], skip_special_tokens=True) == theirs.decode(ref["input_ids"], skip_special_tokens=True)
+    ours.save_pretrained(tmp_path)
+    assert BertTokenizer.from_pretrained(tmp_path).encode(text) == enc["input_ids"]
+    assert transformers.BertTokenizer.from_pretrained(tmp_path).encode(text) == enc["input_ids"]
+
+
+def test_pad_already_encoded_features_like_the_reference(tok, ref):
+    features = [tok(t) for t in SENTENCES[:3]]
+    ours = tok.pad(features, return_tensors="pt")
+    theirs = ref.pad([ref(t) for t in SENTENCES[:3]], return_tensors="pt")
+    for key in theirs:
+        assert torch.equal(ours[key], theirs[key]), key
+    padded = tok.pad({"input_ids": [[5, 6], [7]]}, padding="max_length", max_length=4, pad_to_multiple_of=None)
+    assert padded["input_ids"] == [[5, 6, 0, 0], [7, 0, 0, 0]] and padded["attention_mask"] == [[1, 1, 0, 0], [1, 0, 0, 0]]
+
+
+def test_model_accepts_the_encoding(tok, minilm_dir):
+    from minibert import BertModel
+
+    model = BertModel.from_pretrained(minilm_dir)
+    with torch.inference_mode():
+        out = model(**tok(SENTENCES[:2], padding=True, return_tensors="pt"))
+    assert out.last_hidden_state.shape[:2] == (2, len(tok(SENTENCES[:2], padding=True)["input_ids"][0]))
+
+
+def test_missing_model_directory_and_offline_hub_id_are_clear_errors(tmp_path):
+    from minibert import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        BertTokenizer.from_pretrained(tmp_path / "nowhere" / "x")
+    with pytest.raises(ModelNotFoundError, match="vocab.txt"):
+        BertTokenizer.from_pretrained(tmp_path)  # an empty directory
+    with pytest.raises(ModelNotFoundError, match="cache"):
+        BertTokenizer.from_pretrained("no-such-org/no-such-model", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda t: t("x", padding="sideways"), "padding"),
+        (lambda t: t("x", truncation="middle"), "truncation"),
+        (lambda t: t("x", max_length=0, truncation=True), "max_length"),
+        (lambda t: t("x", return_tensors="tf"), "return_tensors"),
+        (lambda t: t(["a", "b"], ["c"]), "pair up"),
+        (lambda t: t("a", ["b"]), "both"),
+        (lambda t: t("a b c d e f", truncation=True, max_length=6, stride=4, return_overflowing_tokens=True), "stride"),
+        (lambda t: t("a", "b c d e f", truncation="only_second", max_length=3), "max_length"),
+        (lambda t: t.decode([[1, 2]]), "flat list"),
+        (lambda t: t.decode([10**9]), "not in the vocabulary") if False else (lambda t: t.convert_ids_to_tokens([10**9]), "not in the vocabulary"),
+        (lambda t: t.encode(["a", "b"]), "one string"),
+        (lambda t: t.add_tokens([3]), "add_tokens"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(tok, call, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        call(tok)
