@@ -373,6 +373,11 @@ class BertTokenizer:
         for flag, value in (("do_lower_case", do_lower_case), ("tokenize_chinese_chars", tokenize_chinese_chars)):
             if not isinstance(value, bool):
                 raise TypeError(f"{flag} must be True or False, got {value!r}")
+        if do_basic_tokenize is not True:
+            raise ValueError(
+                "do_basic_tokenize=False (WordPiece on whitespace-split text only) is not supported; "
+                "BERT checkpoints use the basic tokenizer, so leave it True"
+            )
         if strip_accents not in (None, True, False):
             raise TypeError(f"strip_accents must be None, True or False, got {strip_accents!r}")
         if padding_side not in ("right", "left") or truncation_side not in ("right", "left"):
