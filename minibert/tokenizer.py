@@ -286,12 +286,11 @@ class BatchEncoding(dict):
         if tensor_type not in ("pt", "np"):
             raise ValueError(f"return_tensors must be None, 'pt' or 'np', not {tensor_type!r}")
         for key, value in list(self.items()):
-            if key == "offset_mapping" or not _is_rectangular(value):
-                if not _is_rectangular(value):
-                    raise ValueError(
-                        f"cannot make a tensor of {key!r}: its sequences have different lengths. "
-                        "Pass padding=True (and truncation=True for long texts) to return tensors."
-                    )
+            if not _is_rectangular(value):
+                raise ValueError(
+                    f"cannot make a tensor of {key!r}: its sequences have different lengths. "
+                    "Pass padding=True (and truncation=True for long texts) to return tensors."
+                )
             if tensor_type == "pt":
                 import torch
 
@@ -1111,9 +1110,9 @@ class BertTokenizer:
         single = bool(data["input_ids"]) and _is_int(data["input_ids"][0])
         if single:
             data = {k: [v] if isinstance(v, list) else v for k, v in data.items()}
-        strategy = _PADDING.get(padding) if isinstance(padding, (bool, str)) else None
-        if padding not in _PADDING:
+        if not isinstance(padding, (bool, str)) or padding not in _PADDING:
             raise ValueError(f"padding must be False, True, 'longest' or 'max_length', not {padding!r}")
+        strategy = _PADDING[padding]
         lengths = [len(r) for r in data["input_ids"]]
         if strategy == "max_length":
             if max_length is None:
