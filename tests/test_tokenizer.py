@@ -294,3 +294,28 @@ def test_missing_model_directory_and_offline_hub_id_are_clear_errors(tmp_path):
 def test_bad_arguments_are_clear_errors(tok, call, message):
     with pytest.raises((TypeError, ValueError), match=message):
         call(tok)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(return_token_type_ids=False, return_attention_mask=False),
+        dict(padding=True, pad_to_multiple_of=8, return_special_tokens_mask=True),
+        dict(padding="max_length", max_length=20, truncation=True, add_special_tokens=False),
+        dict(truncation=True, max_length=7, return_overflowing_tokens=True, stride=2, padding=True),
+    ],
+    ids=["no-types-no-mask", "multiple-of-8", "max-length-no-specials", "overflow-stride"],
+)
+def test_options_equal_the_reference(tok, ref, kwargs):
+    ours, theirs = tok(SENTENCES, **kwargs), ref(SENTENCES, **kwargs)
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        assert ours[key] == theirs[key], key
+
+
+def test_left_padding_and_truncation_sides_equal_the_reference(minilm_dir):
+    ours = BertTokenizer.from_pretrained(minilm_dir, padding_side="left", truncation_side="left")
+    theirs = transformers.BertTokenizer.from_pretrained(minilm_dir, padding_side="left", truncation_side="left")
+    kwargs = dict(padding=True, truncation=True, max_length=9)
+    assert ours(SENTENCES, **kwargs)["input_ids"] == theirs(SENTENCES, **kwargs)["input_ids"]
+    assert ours(SENTENCES, **kwargs)["attention_mask"] == theirs(SENTENCES, **kwargs)["attention_mask"]
