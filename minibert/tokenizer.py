@@ -356,7 +356,7 @@ class BertTokenizer:
         padding_side: str = "right",
         truncation_side: str = "right",
         additional_special_tokens: Sequence[str] | None = None,
-        **kwargs: Any,
+        clean_up_tokenization_spaces: bool = False,
     ):
         self.vocab = _load_vocab(vocab)
         self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
@@ -395,7 +395,7 @@ class BertTokenizer:
         self.truncation_side = truncation_side
         self.never_split = set(never_split or ())
         self.additional_special_tokens = list(additional_special_tokens or ())
-        self.init_kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
+        self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)  # decode's default
         self.name_or_path = ""
         # Tokens added with add_tokens (new ones get ids after vocab.txt's; a token already
         # in vocab.txt keeps its id but is, from then on, never split, as in transformers).
@@ -447,7 +447,8 @@ class BertTokenizer:
             added.update({str(k): int(v) for k, v in _read_json(path).items()})
         known = {
             "do_lower_case", "do_basic_tokenize", "never_split", "tokenize_chinese_chars", "strip_accents",
-            "model_max_length", "padding_side", "truncation_side", "additional_special_tokens", *SPECIAL_TOKEN_NAMES,
+            "model_max_length", "padding_side", "truncation_side", "additional_special_tokens",
+            "clean_up_tokenization_spaces", *SPECIAL_TOKEN_NAMES,
         }
         init = {}
         for key, value in settings.items():
@@ -490,6 +491,7 @@ class BertTokenizer:
         specials = {name: getattr(self, name) for name in SPECIAL_TOKEN_NAMES}
         if self.additional_special_tokens:
             specials["additional_special_tokens"] = list(self.additional_special_tokens)
+        special = set(self._raw_tokens)  # matched as written: "normalized": false
         config = {
             "tokenizer_class": "BertTokenizer",
             "do_lower_case": self.do_lower_case,
@@ -500,12 +502,12 @@ class BertTokenizer:
             "model_max_length": self.model_max_length,
             "padding_side": self.padding_side,
             "truncation_side": self.truncation_side,
-            "clean_up_tokenization_spaces": False,
+            "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
             **specials,
             "added_tokens_decoder": {
                 str(index): {
-                    "content": token, "lstrip": False, "rstrip": False, "normalized": token not in self._added_special,
-                    "single_word": False, "special": token in self._added_special or token in specials.values(),
+                    "content": token, "lstrip": False, "rstrip": False, "normalized": token not in special,
+                    "single_word": False, "special": token in special,
                 }
                 for token, index in sorted({**{t: self.vocab[t] for t in specials.values() if isinstance(t, str)},
                                             **self.added_tokens}.items(), key=lambda kv: kv[1])
@@ -793,6 +795,8 @@ class BertTokenizer:
                 token = " " + token
             pieces.append(_cleanup_piece(token))
         text = "".join(pieces)
+        if clean_up_tokenization_spaces is None:
+            clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
         if clean_up_tokenization_spaces:
             text = clean_up_tokenization(text)
         return text

@@ -205,6 +205,9 @@ def test_save_pretrained_round_trips_here_and_in_transformers(tok, tmp_path):
     again = BertTokenizer.from_pretrained(tmp_path)
     theirs = transformers.BertTokenizer.from_pretrained(tmp_path)
     assert again.encode(text) == tok.encode(text) == theirs.encode(text)
+    ids = tok.encode(text)
+    assert again.decode(ids) == theirs.decode(ids) == tok.decode(ids)
+    assert theirs.convert_ids_to_tokens(ids) == tok.convert_ids_to_tokens(ids)
     assert again.model_max_length == theirs.model_max_length == 512
     assert not list(tmp_path.glob("*.tmp"))  # written atomically, no leftovers
 
@@ -319,3 +322,16 @@ def test_left_padding_and_truncation_sides_equal_the_reference(minilm_dir):
     kwargs = dict(padding=True, truncation=True, max_length=9)
     assert ours(SENTENCES, **kwargs)["input_ids"] == theirs(SENTENCES, **kwargs)["input_ids"]
     assert ours(SENTENCES, **kwargs)["attention_mask"] == theirs(SENTENCES, **kwargs)["attention_mask"]
+
+
+def test_clean_up_setting_is_saved_and_read_like_transformers(minilm_dir, tmp_path):
+    ours = BertTokenizer.from_pretrained(minilm_dir, clean_up_tokenization_spaces=True)
+    ours.save_pretrained(tmp_path)
+    theirs = transformers.BertTokenizer.from_pretrained(tmp_path)
+    ids = theirs.encode("It's what they don't say.")
+    assert BertTokenizer.from_pretrained(tmp_path).decode(ids) == theirs.decode(ids) == "[CLS] it's what they don't say. [SEP]"
+
+
+def test_unknown_settings_are_refused(minilm_dir):
+    with pytest.raises(TypeError, match="do_lowercase"):
+        BertTokenizer.from_pretrained(minilm_dir, do_lowercase=False)
