@@ -17,7 +17,7 @@ from minibert.tokenizer import _REFERENCE_CATEGORIES, _category
 
 transformers = pytest.importorskip("transformers")
 
-STRIDE = 61  # every 61st code point: about 18,000 characters per configuration
+STRIDE = 61  # every 61st code point; with the rest, about 19,000 characters per configuration
 
 
 def _code_points() -> list[int]:
