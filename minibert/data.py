@@ -85,7 +85,7 @@ def read_examples(
             if value is None or (isinstance(value, str) and not value.strip()):
                 raise DataError(f"{path}, {line_of(i)}: the {column!r} column is empty")
             if column != label_column and not isinstance(value, str):
-                raise DataError(f"{path}, {line_of(i)}: the {column!r} column holds a {type(value).__name__}, not text")
+                raise DataError(f"{path}, {line_of(i)}: the {column!r} column holds {value!r}, not text")
             values[column] = str(value).strip() if column == label_column else value
         examples.append(Example(values[text_column], values.get(text_pair_column), values.get(label_column)))
     return examples

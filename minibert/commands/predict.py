@@ -57,7 +57,7 @@ def read_texts(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
 
 
 def load_trained_classifier(model_path: str, device: str | None):
-    from minibert import BertForSequenceClassification, BertTokenizer
+    from minibert import BertForSequenceClassification
     from minibert.cli import CommandError
     from minibert.commands.train import default_device
     from minibert.hub import ModelNotFoundError
@@ -66,6 +66,8 @@ def load_trained_classifier(model_path: str, device: str | None):
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
             model = BertForSequenceClassification.from_pretrained(model_path, device=device or default_device())
+        from minibert import BertTokenizer  # after the model: its errors come first
+
         tokenizer = BertTokenizer.from_pretrained(model_path)
     except (ModelNotFoundError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None

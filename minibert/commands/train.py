@@ -73,7 +73,7 @@ def check_out_dir(out: Path, overwrite: bool, resume: bool) -> None:
 def load_classifier(model_path: str, label_names: list[str]):
     """Tokenizer and BertForSequenceClassification with these labels; a new classifier layer
     is announced in one line instead of a Python warning."""
-    from minibert import BertForSequenceClassification, BertTokenizer
+    from minibert import BertForSequenceClassification
     from minibert.cli import CommandError
     from minibert.hub import ModelNotFoundError
 
@@ -84,6 +84,8 @@ def load_classifier(model_path: str, label_names: list[str]):
             model = BertForSequenceClassification.from_pretrained(
                 model_path, id2label=id2label, label2id={v: k for k, v in id2label.items()}, ignore_mismatched_sizes=True
             )
+        from minibert import BertTokenizer  # after the model: its errors come first
+
         tokenizer = BertTokenizer.from_pretrained(model_path)
     except (ModelNotFoundError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
