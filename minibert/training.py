@@ -63,7 +63,7 @@ class TrainingArguments:
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"  # "no", "bf16" or "fp16" (fp16: CUDA only)
     seed: int = 42
-    metric: str = "accuracy"  # the eval metric that picks the best checkpoint (higher is better)
+    metric: str = "accuracy"  # the eval metric that picks the best checkpoint (ties: the lower eval loss)
     save_steps: int | None = None  # also checkpoint every this many optimizer steps (default: each epoch's end)
     load_best_at_end: bool = True  # end with the best epoch's weights, not the last epoch's
     device: str | None = None  # default: where the model is
@@ -93,6 +93,7 @@ class TrainingResult:
     epoch: int = 0  # epochs completed
     history: list[dict[str, float]] = field(default_factory=list)  # one entry per epoch: train loss, eval metrics
     best_metric: float | None = None
+    best_loss: float | None = None  # the eval loss of the best epoch: breaks ties of best_metric
     best_epoch: int | None = None
 
 
@@ -272,9 +273,9 @@ def train(
             entry.update({f"eval_{k}": v for k, v in scores.items()})
             if args.metric not in scores:
                 raise ValueError(f"metric {args.metric!r} is not computed for this model; choose one of {sorted(scores)}")
-            improved = result.best_metric is None or scores[args.metric] > result.best_metric
+            improved = result.best_metric is None or is_better(args.metric, scores, result)
             if improved:
-                result.best_metric, result.best_epoch = scores[args.metric], epoch + 1
+                result.best_metric, result.best_loss, result.best_epoch = scores[args.metric], scores["loss"], epoch + 1
             _log(args.progress, "  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
         else:
             improved = True
@@ -292,6 +293,15 @@ def train(
             model.load_state_dict(best_in_memory)
     model.eval()
     return result
+
+
+LOWER_IS_BETTER = ("loss", "mse")
+
+
+def is_better(metric: str, scores: dict[str, float], best: TrainingResult) -> bool:
+    """A better metric, or the same one with a lower eval loss (small dev sets tie often)."""
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    return (sign * scores[metric], -scores["loss"]) > (sign * best.best_metric, -best.best_loss)
 
 
 def save_best(model: PreTrainedBert, out_dir: Path, save_model: Callable[[Path], None] | None) -> None:

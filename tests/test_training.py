@@ -196,3 +196,13 @@ def test_bad_arguments_are_rejected():
         TrainingArguments(batch_size=0)
     with pytest.raises(ValueError, match="empty"):
         train(tiny_model(), [], TrainingArguments(progress=False))
+
+
+def test_best_epoch_is_the_best_metric_and_ties_go_to_the_lower_loss():
+    from minibert.training import TrainingResult, is_better
+
+    best = TrainingResult(best_metric=0.9, best_loss=0.3)
+    assert is_better("accuracy", {"accuracy": 0.95, "loss": 0.5}, best)
+    assert is_better("accuracy", {"accuracy": 0.9, "loss": 0.2}, best)
+    assert not is_better("accuracy", {"accuracy": 0.9, "loss": 0.4}, best)
+    assert is_better("mse", {"mse": 0.1, "loss": 0.1}, TrainingResult(best_metric=0.2, best_loss=0.2))  # lower is better
