@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
         check_out_dir(args.out, overwrite=False, resume=False)
     training_args = training_arguments(args, args.out)
     tokenizer, model = load_classifier(model_path, names)
-    check_max_length(args.max_length, model)
-    train_features = data.encode(train_examples, tokenizer, model.config.label2id, args.max_length)
-    dev_features = data.encode(dev_examples, tokenizer, model.config.label2id, args.max_length)
+    max_length = check_max_length(args.max_length, model)
+    train_features = data.encode(train_examples, tokenizer, model.config.label2id, max_length)
+    dev_features = data.encode(dev_examples, tokenizer, model.config.label2id, max_length)
     print(f"minibert demo: fine-tuning {model_path} ({model.num_parameters() / 1e6:.1f}M parameters) as a sentiment "
           f"classifier on {len(train_examples)} sentences, {args.epochs} epochs; dev set: {len(dev_examples)} sentences")
     sys.stdout.flush()
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"dev accuracy: {best['eval_accuracy']:.4f} ({correct}/{len(dev_examples)} correct, best of "
           f"{result.epoch} epochs: epoch {result.best_epoch}), macro F1 {best['eval_macro_f1']:.4f}")
     print("new sentences:")
-    for sentence, p in zip(NEW_SENTENCES, predict(model, tokenizer, NEW_SENTENCES, max_length=args.max_length)):
+    for sentence, p in zip(NEW_SENTENCES, predict(model, tokenizer, NEW_SENTENCES, max_length=max_length)):
         print(f"  {p.label:<8} {p.score:6.1%}  {sentence}")
     if args.out is not None:
         print(f"fine-tuned model saved to {args.out}; try: minibert predict --model {args.out} --input -")

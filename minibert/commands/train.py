@@ -36,12 +36,13 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_training_arguments(
-    p: argparse.ArgumentParser, epochs: int = 3, batch_size: int = 16, lr: float = 5e-5, max_length: int = 128
+    p: argparse.ArgumentParser, epochs: int = 3, batch_size: int = 16, lr: float = 5e-5, max_length: int | None = None
 ) -> None:
     p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the training data (default: {epochs})")
     p.add_argument("--batch-size", type=int, default=batch_size, help=f"examples per batch (default: {batch_size})")
     p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr:g})")
-    p.add_argument("--max-length", type=int, default=max_length, help=f"truncate texts to this many tokens (default: {max_length})")
+    p.add_argument("--max-length", type=int, default=max_length,
+                   help=f"truncate texts to this many tokens (default: {max_length or '128, or the model maximum if smaller'})")
     p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no", help="autocast dtype (fp16: CUDA only)")
     p.add_argument("--gradient-accumulation", type=int, default=1, help="batches per optimizer step (default: 1)")
@@ -115,11 +116,15 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def check_max_length(max_length: int, model) -> None:
+def check_max_length(max_length: int | None, model) -> int:
     from minibert.cli import CommandError
 
-    if not 2 <= max_length <= model.config.max_position_embeddings:
-        raise CommandError(f"--max-length must be between 2 and {model.config.max_position_embeddings} (the model's maximum), got {max_length}")
+    limit = model.config.max_position_embeddings
+    if max_length is None:
+        return min(128, limit)
+    if not 2 <= max_length <= limit:
+        raise CommandError(f"--max-length must be between 2 and {limit} (the model's maximum), got {max_length}")
+    return max_length
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,10 +144,10 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out, args.overwrite, args.resume)
     training_args = training_arguments(args, args.out)
     tokenizer, model = load_classifier(model_path, names)
-    check_max_length(args.max_length, model)
+    max_length = check_max_length(args.max_length, model)
     label2id = model.config.label2id
-    train_features = data.encode(train_examples, tokenizer, label2id, args.max_length)
-    eval_features = data.encode(eval_examples, tokenizer, label2id, args.max_length) if eval_examples else None
+    train_features = data.encode(train_examples, tokenizer, label2id, max_length)
+    eval_features = data.encode(eval_examples, tokenizer, label2id, max_length) if eval_examples else None
 
     print(f"fine-tuning {model_path} on {len(train_examples)} examples ({len(names)} labels: {', '.join(names)})"
           + (f", evaluating on {len(eval_examples)}" if eval_examples else ""), file=sys.stderr)
