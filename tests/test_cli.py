@@ -4,6 +4,7 @@ run as real subprocesses to check what a user sees (each costs seconds for impor
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,8 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
+import minibert
 from minibert import BertConfig, BertModel
 from minibert.cli import main
+
+# Until the tokenizer branch is merged, the tests that tokenize text cannot run.
+needs_tokenizer = pytest.mark.skipif(not hasattr(minibert, "BertTokenizer"), reason="minibert.BertTokenizer not merged yet")
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
@@ -85,7 +90,7 @@ def test_predict_bad_input(capsys, files, tmp_path):
 
 def run_subprocess(*argv):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "minibert", *argv], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "minibert", *argv], capture_output=True, text=True, env=env, timeout=600)
 
 
 def test_subprocess_bad_input_prints_no_traceback(files, tmp_path):
@@ -97,3 +102,62 @@ def test_subprocess_bad_input_prints_no_traceback(files, tmp_path):
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr and message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@needs_tokenizer
+def test_demo_end_to_end_reports_dev_accuracy_of_at_least_085(tmp_path, minilm_dir):
+    """The README's main-job command, run as a user runs it: the real checkpoint, the shipped
+    data, the default settings. The accuracy checked is the one the demo prints."""
+    result = run_subprocess("demo", "--out", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    reported = [line for line in lines if line.startswith("dev accuracy: ")]
+    assert len(reported) == 1, result.stdout
+    accuracy = float(reported[0].split()[2])
+    assert accuracy >= 0.85, reported[0]
+    start = lines.index("new sentences:")
+    classified = lines[start + 1 : start + 6]
+    assert len(classified) == 5 and all(line.split()[0] in ("positive", "negative") and "%" in line for line in classified)
+    # What it saved is a working classifier for `minibert predict`.
+    predicted = subprocess.run(
+        [sys.executable, "-m", "minibert", "predict", "--model", str(tmp_path / "demo"), "--input", "-", "--json"],
+        input="What a wonderful, friendly place.\nThe worst service I have ever had.\n", capture_output=True, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}, timeout=120,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert [r["label"] for r in rows] == ["positive", "negative"]
+
+
+@needs_tokenizer
+def test_train_then_predict_round_trip_on_a_tiny_model(capsys, tmp_path):
+    """train writes a classifier and its tokenizer into --out; predict reads them back."""
+    words = "good great fine bad awful poor the film was food".split()
+    model_dir = tmp_path / "tiny"
+    model_dir.mkdir()
+    (model_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    torch.manual_seed(0)
+    BertModel(BertConfig(**{**TINY, "vocab_size": 5 + len(words)})).save_pretrained(model_dir)
+    rows = [("the film was good", "pos"), ("the food was great", "pos"), ("the film was bad", "neg"), ("the food was awful", "neg")]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps({"review": t, "y": y}) + "\n" for t, y in rows))
+    out = tmp_path / "out"
+    code = main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.jsonl"), "--eval", str(tmp_path / "train.jsonl"),
+                 "--text-column", "review", "--label-column", "y", "--out", str(out), "--epochs", "2", "--batch-size", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "best dev accuracy" in captured.out
+    assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "neg", "1": "pos"}
+    assert (out / "vocab.txt").is_file() and (out / "last-checkpoint" / "trainer_state.pt").is_file()
+
+    (tmp_path / "texts.txt").write_text("the film was great\n\nthe food was poor\n")
+    assert main(["predict", "--model", str(out), "--input", str(tmp_path / "texts.txt"), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2  # the blank line is skipped
+    for line in lines:
+        row = json.loads(line)
+        assert row["label"] in ("neg", "pos") and row["probabilities"][row["label"]] == row["score"]
+    # --out is now not empty: a second run needs --overwrite (or --resume, which has nothing left to do).
+    assert main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.jsonl"), "--text-column", "review",
+                 "--label-column", "y", "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
