@@ -16,6 +16,7 @@ import torch
 import minibert
 from minibert import BertConfig, BertModel
 from minibert.cli import main
+from minibert.commands.demo import NEW_SENTENCES
 
 # Until the tokenizer branch is merged, the tests that tokenize text cannot run.
 needs_tokenizer = pytest.mark.skipif(not hasattr(minibert, "BertTokenizer"), reason="minibert.BertTokenizer not merged yet")
@@ -117,17 +118,21 @@ def test_demo_end_to_end_reports_dev_accuracy_of_at_least_085(tmp_path, minilm_d
     accuracy = float(reported[0].split()[2])
     assert accuracy >= 0.85, reported[0]
     start = lines.index("new sentences:")
-    classified = lines[start + 1 : start + 6]
-    assert len(classified) == 5 and all(line.split()[0] in ("positive", "negative") and "%" in line for line in classified)
-    # What it saved is a working classifier for `minibert predict`.
+    classified = [line.split(maxsplit=2) for line in lines[start + 1 : start + 1 + len(NEW_SENTENCES)]]
+    assert [c[2] for c in classified] == NEW_SENTENCES
+    assert all(c[0] in ("positive", "negative") and c[1].endswith("%") for c in classified)
+    # What it saved is the classifier it used: `minibert predict` on the saved model gives the
+    # labels and probabilities the demo printed (rounded to 0.1%).
     predicted = subprocess.run(
         [sys.executable, "-m", "minibert", "predict", "--model", str(tmp_path / "demo"), "--input", "-", "--json"],
-        input="What a wonderful, friendly place.\nThe worst service I have ever had.\n", capture_output=True, text=True,
+        input="\n".join(NEW_SENTENCES) + "\n", capture_output=True, text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}, timeout=120,
     )
     assert predicted.returncode == 0, predicted.stderr
     rows = [json.loads(line) for line in predicted.stdout.splitlines()]
-    assert [r["label"] for r in rows] == ["positive", "negative"]
+    assert [r["label"] for r in rows] == [c[0] for c in classified]
+    for row, c in zip(rows, classified):
+        assert abs(100 * row["score"] - float(c[1].rstrip("%"))) <= 0.051
 
 
 @needs_tokenizer
