@@ -1,6 +1,15 @@
 """minibert: BERT from scratch in plain PyTorch, parity-tested against transformers."""
 
 from minibert.config import BertConfig
+from minibert.heads import (
+    BertForMaskedLM,
+    BertForMultipleChoice,
+    BertForNextSentencePrediction,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
 from minibert.hub import ModelNotFoundError
 from minibert.model import (
     BertEmbeddings,
@@ -13,7 +22,17 @@ from minibert.model import (
     SinusoidalPositionalEncoding,
     eager_attention,
 )
-from minibert.outputs import BertModelOutput, ModelOutput
+from minibert.outputs import (
+    BertForPreTrainingOutput,
+    BertModelOutput,
+    MaskedLMOutput,
+    ModelOutput,
+    MultipleChoiceModelOutput,
+    NextSentencePredictorOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
 from minibert.tokenizer import BatchEncoding, BertTokenizer
 from minibert.weights import CheckpointError
 
@@ -30,8 +49,22 @@ __all__ = [
     "Encoder",
     "Pooler",
     "eager_attention",
-    "BertModelOutput",
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "BertForQuestionAnswering",
+    "BertForMultipleChoice",
+    "BertForMaskedLM",
+    "BertForNextSentencePrediction",
+    "BertForPreTraining",
     "ModelOutput",
+    "BertModelOutput",
+    "SequenceClassifierOutput",
+    "TokenClassifierOutput",
+    "QuestionAnsweringModelOutput",
+    "MultipleChoiceModelOutput",
+    "MaskedLMOutput",
+    "NextSentencePredictorOutput",
+    "BertForPreTrainingOutput",
     "CheckpointError",
     "ModelNotFoundError",
     "BertTokenizer",

@@ -109,6 +109,7 @@ class BertConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "BertConfig":
+        data = _labels_from_overrides(data, overrides)
         data = {**data, **overrides}
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         kwargs = {k: v for k, v in data.items() if k in known}
@@ -163,3 +164,16 @@ class BertConfig:
 
         hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "revision", "token", "local_files_only") if k in kwargs}
         return cls.from_json_file(resolve_file(name_or_path, "config.json", **hub_kwargs), **kwargs)
+
+
+def _labels_from_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The caller's labels win over the checkpoint's: loading a 3-label classifier with
+    `num_labels=5`, or with a new `id2label`, drops the checkpoint's label maps (as
+    transformers does). `num_labels` equal to the checkpoint's keeps its label names."""
+    if "id2label" in overrides:
+        return {k: v for k, v in data.items() if k not in ("label2id", "num_labels") or k in overrides}
+    if "num_labels" in overrides and "id2label" in data:
+        if len(data["id2label"]) == overrides["num_labels"]:
+            return {k: v for k, v in data.items() if k != "num_labels"}
+        return {k: v for k, v in data.items() if k not in ("id2label", "label2id")}
+    return data

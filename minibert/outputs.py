@@ -40,3 +40,64 @@ class BertModelOutput(ModelOutput):
     pooler_output: torch.Tensor | None = None  # (B, H)
     hidden_states: tuple[torch.Tensor, ...] | None = None  # L + 1 times (B, S, H): embeddings, then each layer
     attentions: tuple[torch.Tensor, ...] | None = None  # L times (B, heads, S, S)
+
+
+# ---- task heads (minibert.heads): `loss` first, so `out[0]` is the loss when labels were given ----
+
+
+@dataclass
+class SequenceClassifierOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # ()
+    logits: torch.Tensor | None = None  # (B, num_labels)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class TokenClassifierOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # ()
+    logits: torch.Tensor | None = None  # (B, S, num_labels)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class QuestionAnsweringModelOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # ()
+    start_logits: torch.Tensor | None = None  # (B, S)
+    end_logits: torch.Tensor | None = None  # (B, S)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class MultipleChoiceModelOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # ()
+    logits: torch.Tensor | None = None  # (B, num_choices)
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # of the B * num_choices sequences
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class MaskedLMOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # ()
+    logits: torch.Tensor | None = None  # (B, S, V)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class NextSentencePredictorOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # ()
+    logits: torch.Tensor | None = None  # (B, 2): IsNext, NotNext
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class BertForPreTrainingOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # () = masked LM loss + next sentence loss
+    prediction_logits: torch.Tensor | None = None  # (B, S, V)
+    seq_relationship_logits: torch.Tensor | None = None  # (B, 2)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None

@@ -79,3 +79,17 @@ def test_transformers_reads_our_config_and_we_read_theirs(tmp_path):
     theirs.save_pretrained(tmp_path / "theirs")
     back = BertConfig.from_pretrained(tmp_path / "theirs")
     assert (back.hidden_size, back.num_attention_heads, back.layer_norm_eps, back.id2label) == (96, 3, 1e-5, {0: "a", 1: "b", 2: "c"})
+
+
+def test_num_labels_override_wins_over_the_checkpoint_labels():
+    saved = BertConfig(id2label={0: "neg", 1: "pos"}).to_dict()
+    c = BertConfig.from_dict(saved, num_labels=3)
+    assert c.id2label == {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"} and c.label2id == {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
+    # The same number of labels keeps the checkpoint's names.
+    c = BertConfig.from_dict(saved, num_labels=2)
+    assert c.id2label == {0: "neg", 1: "pos"}
+    # A new id2label brings its own label2id, not the checkpoint's.
+    c = BertConfig.from_dict(saved, id2label={0: "bad", 1: "good", 2: "meh"})
+    assert c.label2id == {"bad": 0, "good": 1, "meh": 2}
+    with pytest.raises(ValueError, match="disagrees"):
+        BertConfig.from_dict(saved, num_labels=3, id2label={0: "a", 1: "b"})

@@ -1,0 +1,98 @@
+"""`minibert predict`: classify texts with a fine-tuned model, one line of output per text.
+
+    minibert predict --model my-classifier --input reviews.txt     # one text per line
+    echo "What a lovely day" | minibert predict --model my-classifier --input -
+    minibert predict --model my-classifier --input data.csv --text-column text --json
+
+Prints `label<TAB>probability` per text, or with --json one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="classify texts with a fine-tuned model")
+    p.add_argument("--model", required=True, help="directory written by `minibert train` (or any fine-tuned classifier)")
+    p.add_argument("--input", default="-", help="text file (one text per line; blank lines skipped), .csv/.jsonl, or - for stdin")
+    p.add_argument("--text-column", default="text", help="for .csv/.jsonl input: the column with the text (default: text)")
+    p.add_argument("--text-pair-column", help="for .csv/.jsonl input: the column with the second text of a pair")
+    p.add_argument("--json", action="store_true", help="print one JSON object per line: text, label, score, probabilities")
+    p.add_argument("--batch-size", type=int, default=32, help="texts per batch (default: 32)")
+    p.add_argument("--max-length", type=int, help="truncate texts to this many tokens (default: the model's maximum)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.set_defaults(run=run)
+
+
+def read_texts(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
+    from minibert import data
+    from minibert.cli import CommandError
+
+    if args.input == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        path = Path(args.input)
+        if path.suffix.lower() in data.CSV_SUFFIXES + data.JSONL_SUFFIXES:
+            try:
+                examples = data.read_examples(path, args.text_column, None, args.text_pair_column)
+            except data.DataError as exc:
+                raise CommandError(str(exc)) from None
+            pairs = [e.text_pair for e in examples] if args.text_pair_column else None
+            return [e.text for e in examples], pairs
+        if not path.is_file():
+            raise CommandError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError:
+            raise CommandError(f"{path} is not UTF-8 text") from None
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise CommandError(f"no text to classify in {'standard input' if args.input == '-' else args.input}")
+    return texts, None
+
+
+def load_trained_classifier(model_path: str, device: str | None):
+    from minibert import BertForSequenceClassification
+    from minibert.cli import CommandError
+    from minibert.commands.train import default_device
+    from minibert.hub import ModelNotFoundError
+
+    try:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            model = BertForSequenceClassification.from_pretrained(model_path, device=device or default_device())
+        from minibert import BertTokenizer  # after the model: its errors come first
+
+        tokenizer = BertTokenizer.from_pretrained(model_path)
+    except (ModelNotFoundError, ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    if model.loading_info.initialized_keys:
+        raise CommandError(
+            f"{model_path} has no trained classifier ({', '.join(model.loading_info.initialized_keys)} missing); "
+            "fine-tune it first with `minibert train`"
+        )
+    return tokenizer, model
+
+
+def run(args: argparse.Namespace) -> int:
+    from minibert.cli import CommandError
+    from minibert.inference import predict
+
+    if args.batch_size < 1:
+        raise CommandError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    texts, pairs = read_texts(args)
+    tokenizer, model = load_trained_classifier(args.model, args.device)
+    if args.max_length is not None and not 2 <= args.max_length <= model.config.max_position_embeddings:
+        raise CommandError(f"--max-length must be between 2 and {model.config.max_position_embeddings}, got {args.max_length}")
+    predictions = predict(model, tokenizer, texts, pairs, batch_size=args.batch_size, max_length=args.max_length)
+    for text, p in zip(texts, predictions):
+        if args.json:
+            print(json.dumps({"text": text, **p.to_dict()}, ensure_ascii=False))
+        else:
+            print(f"{p.label}\t{p.score:.4f}")
+    return 0

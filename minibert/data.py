@@ -1,0 +1,130 @@
+"""Labelled text from CSV or JSON Lines files, checked, then tokenized into training features.
+
+A file holds one example per row (CSV, with a header) or per line (JSON Lines, one object per
+line); a text column, optionally a second text column for text pairs (entailment, question /
+answer), and a label column. Everything a user can get wrong in such a file is reported as a
+`DataError` that names the file, the row and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+CSV_SUFFIXES = (".csv", ".tsv")
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+class DataError(ValueError):
+    """A data file that cannot be used as it is: missing, empty, a missing column or value."""
+
+
+@dataclass
+class Example:
+    text: str
+    text_pair: str | None = None
+    label: str | None = None
+
+
+def read_rows(path: str | os.PathLike) -> list[dict]:
+    """The rows of a CSV/TSV file (first line: the column names) or a JSON Lines file."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if not path.is_file():
+        raise DataError(f"{path} is not a file")
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if suffix in JSONL_SUFFIXES:
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg}); JSON Lines needs one object per line") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}, line {number}: a JSON {type(row).__name__}, not an object with named fields")
+            rows.append(row)
+        return rows
+    if suffix in CSV_SUFFIXES:
+        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        return [row for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+    raise DataError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; use .csv, .tsv or .jsonl")
+
+
+def read_examples(
+    path: str | os.PathLike,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    text_pair_column: str | None = None,
+) -> list[Example]:
+    """Read and check one file: every row needs a non-empty text (and pair) and a label."""
+    rows = read_rows(path)
+    if not rows:
+        raise DataError(f"{path} holds no examples")
+    columns = [c for c in (text_column, text_pair_column, label_column) if c is not None]
+    present = list(rows[0].keys())
+    for column in columns:
+        if column not in present:
+            raise DataError(f"{path} has no column {column!r}; its columns are: {', '.join(map(str, present))}")
+    examples = []
+    line_of = (lambda i: f"row {i + 2}") if Path(path).suffix.lower() in CSV_SUFFIXES else (lambda i: f"example {i + 1}")
+    for i, row in enumerate(rows):
+        values = {}
+        for column in columns:
+            value = row.get(column)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise DataError(f"{path}, {line_of(i)}: the {column!r} column is empty")
+            if column != label_column and not isinstance(value, str):
+                raise DataError(f"{path}, {line_of(i)}: the {column!r} column holds {value!r}, not text")
+            values[column] = str(value).strip() if column == label_column else value
+        examples.append(Example(values[text_column], values.get(text_pair_column), values.get(label_column)))
+    return examples
+
+
+def label_names(train: Sequence[Example], dev: Sequence[Example] = ()) -> list[str]:
+    """The training labels, sorted (numerically when they are all numbers). A label that only
+    the dev set has could never be predicted: an error, not a silent zero score."""
+    names = sorted({e.label for e in train}, key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
+    if len(names) < 2:
+        raise DataError(f"the training data has only one label ({names[0]!r}); a classifier needs at least two")
+    unseen = sorted({e.label for e in dev} - set(names))
+    if unseen:
+        raise DataError(
+            f"the evaluation data has labels the training data never shows: {', '.join(map(repr, unseen))}; "
+            "add training examples for them or remove them from the evaluation data"
+        )
+    return names
+
+
+def encode(examples: Sequence[Example], tokenizer, label2id: dict[str, int] | None, max_length: int) -> list[dict]:
+    """Tokenize (truncating to max_length tokens, no padding: batches are padded later, each
+    to its own longest member) and attach the label ids."""
+    texts = [e.text for e in examples]
+    pairs = [e.text_pair for e in examples] if examples and examples[0].text_pair is not None else None
+    encoded = tokenizer(texts, text_pair=pairs, truncation=True, max_length=max_length)
+    types = encoded.get("token_type_ids") or [[0] * len(ids) for ids in encoded["input_ids"]]
+    features = []
+    for example, ids, t in zip(examples, encoded["input_ids"], types):
+        feature = {"input_ids": list(ids), "token_type_ids": list(t)}
+        if label2id is not None:
+            feature["labels"] = label2id[example.label]
+        features.append(feature)
+    return features
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,495 @@
+"""Fine-tuning: a small training loop, not a framework.
+
+`train(model, train_features, args, eval_features=None)` runs the recipe of Devlin et al.
+(2018, appendix A.3) as everyone uses it today:
+
+    AdamW, weight decay on the weight matrices only (not on biases and LayerNorm),
+    learning rate warmed up linearly for `warmup_ratio` of the steps, then decayed linearly to 0,
+    gradients clipped to `max_grad_norm`, optionally accumulated over several batches,
+    optionally in mixed precision (torch.autocast: bf16 on CPU or GPU, fp16 with a GradScaler on GPU),
+    evaluation after each epoch, and the best model (by `metric` on the dev set) kept.
+
+Reproducible: the same seed and data give the same final weights on the CPU. Each epoch's
+order is a permutation drawn from a generator seeded with (seed, epoch), and dropout draws
+from the global torch generator, whose state is part of every checkpoint.
+
+Resumable: `output_dir/last-checkpoint/` holds the weights (model.safetensors), and
+`trainer_state.pt` the optimizer, scheduler, scaler and RNG states and the data position
+(epoch, batch). Each file is written to a temporary name and renamed. A run that is
+interrupted and resumed with `resume=True` ends with the same weights as one that was not.
+
+A feature is a dict {"input_ids": [int], "token_type_ids": [int] (optional), "labels": int,
+float, [int] (one per token) or [float] (multi-label)}; `collate` pads a batch of them to
+its longest member (dynamic padding).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from minibert import metrics, weights
+from minibert.pretrained import PreTrainedBert
+
+Feature = dict[str, Any]
+LAST_CHECKPOINT = "last-checkpoint"
+STATE_FILE = "trainer_state.pt"
+STATE_JSON = "trainer_state.json"
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TrainingArguments:
+    output_dir: str | os.PathLike | None = None  # where the best model and the last checkpoint go
+    num_epochs: int = 3
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float | None = 1.0
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"  # "no", "bf16" or "fp16" (fp16: CUDA only)
+    seed: int = 42
+    metric: str = "accuracy"  # the eval metric that picks the best checkpoint (ties: the lower eval loss)
+    save_steps: int | None = None  # also checkpoint every this many optimizer steps (default: each epoch's end)
+    load_best_at_end: bool = True  # end with the best epoch's weights, not the last epoch's
+    device: str | None = None  # default: where the model is
+    progress: bool = True
+    pad_token_id: int | None = None  # default: the model config's
+
+    def __post_init__(self) -> None:
+        for name in ("num_epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "save_steps"):
+            value = getattr(self, name)
+            if name == "save_steps" and value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TrainingArguments.{name} must be a positive integer, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not 0 <= self.warmup_ratio <= 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+
+
+@dataclass
+class TrainingResult:
+    global_step: int = 0  # optimizer steps taken
+    epoch: int = 0  # epochs completed
+    history: list[dict[str, float]] = field(default_factory=list)  # one entry per epoch: train loss, eval metrics
+    best_metric: float | None = None
+    best_loss: float | None = None  # the eval loss of the best epoch: breaks ties of best_metric
+    best_epoch: int | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# Batches
+# ---------------------------------------------------------------------------------------
+
+
+def collate(features: Sequence[Feature], pad_token_id: int = 0) -> dict[str, torch.Tensor]:
+    """Pad a batch to its longest sequence: ids with pad_token_id, attention_mask and
+    token_type_ids with 0, per-token labels with -100 (ignored by the loss)."""
+    longest = max(len(f["input_ids"]) for f in features)
+
+    def pad(seq, value):
+        return list(seq) + [value] * (longest - len(seq))
+
+    batch = {
+        "input_ids": torch.tensor([pad(f["input_ids"], pad_token_id) for f in features]),
+        "attention_mask": torch.tensor([pad([1] * len(f["input_ids"]), 0) for f in features]),
+    }
+    if "token_type_ids" in features[0]:
+        batch["token_type_ids"] = torch.tensor([pad(f["token_type_ids"], 0) for f in features])
+    if "labels" in features[0]:
+        labels = [f["labels"] for f in features]
+        if isinstance(labels[0], (list, tuple)) and len(labels[0]) == len(features[0]["input_ids"]) and all(
+            isinstance(v, int) for v in labels[0]
+        ):
+            batch["labels"] = torch.tensor([pad(l, -100) for l in labels])  # one label per token
+        else:
+            batch["labels"] = torch.tensor(labels)  # (B,) class ids or values, or (B, num_labels) multi-label
+    return batch
+
+
+def batches(features: Sequence[Feature], batch_size: int, order: Sequence[int] | None = None):
+    order = range(len(features)) if order is None else order
+    for i in range(0, len(order), batch_size):
+        yield [features[j] for j in order[i : i + batch_size]]
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The shuffled order of epoch `epoch`: a function of (seed, epoch) only, so a resumed run
+    sees exactly the order the interrupted one would have."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizer and schedule
+# ---------------------------------------------------------------------------------------
+
+
+def make_optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW; decay only the matrices (ndim >= 2): biases and LayerNorm gains stay undecayed."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=learning_rate)
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """lr(t) = lr * t / warmup for t < warmup, then lr * (total - t) / (total - warmup)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------
+
+
+def train(
+    model: PreTrainedBert,
+    train_features: Sequence[Feature],
+    args: TrainingArguments,
+    eval_features: Sequence[Feature] | None = None,
+    *,
+    resume: bool = False,
+    on_step: Callable[[int], None] | None = None,
+    save_model: Callable[[Path], None] | None = None,
+) -> TrainingResult:
+    """Fine-tune `model` in place; see the module docstring for the recipe.
+
+    With `args.output_dir`, the best model (or, without eval data, the last one) is saved
+    there with `save_pretrained` after each epoch, together with whatever `save_model(dir)`
+    adds (the CLI saves the tokenizer), and `last-checkpoint/` is kept for resuming.
+    `on_step(global_step)` is called after each optimizer step.
+    """
+    if not isinstance(args, TrainingArguments):
+        raise TypeError(f"args must be a TrainingArguments, got {type(args).__name__}")
+    if len(train_features) == 0:
+        raise ValueError("the training set is empty")
+    device = torch.device(args.device) if args.device else model.device
+    if args.mixed_precision == "fp16" and device.type != "cuda":
+        raise ValueError("mixed_precision='fp16' needs a CUDA device; use 'bf16' on the CPU")
+    out_dir = Path(args.output_dir) if args.output_dir is not None else None
+    checkpoint_dir = out_dir / LAST_CHECKPOINT if out_dir is not None else None
+    if resume:
+        checkpoint_dir = find_checkpoint(out_dir)
+    pad_id = args.pad_token_id if args.pad_token_id is not None else model.config.pad_token_id
+
+    seed_everything(args.seed)
+    model.to(device)
+    if resume:
+        load_weights(model, checkpoint_dir)
+    batches_per_epoch = math.ceil(len(train_features) / args.batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * args.num_epochs
+    optimizer = make_optimizer(model, args.learning_rate, args.weight_decay)
+    scheduler = linear_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=args.mixed_precision == "fp16")
+    result = TrainingResult()
+    position = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "loss_count": 0}
+    if resume:
+        position = load_training_state(checkpoint_dir, optimizer, scheduler, scaler, device, result)
+    start_epoch, start_batch = position["epoch"], position["batch"]
+    best_in_memory = None  # without an output_dir, the best weights are kept here
+
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.mixed_precision)
+    for epoch in range(start_epoch, args.num_epochs):
+        model.train()
+        order = epoch_order(len(train_features), args.seed, epoch)
+        progress = Progress(batches_per_epoch, f"epoch {epoch + 1}/{args.num_epochs}", args.progress, start=start_batch)
+        loss_sum, loss_count = (position["loss_sum"], position["loss_count"]) if start_batch else (0.0, 0)
+        if start_batch == 0:
+            result.history.append({"epoch": epoch + 1})
+        group: list[list[Feature]] = []
+        all_batches = list(batches(train_features, args.batch_size, order))
+        for index in range(start_batch, batches_per_epoch):
+            group.append(all_batches[index])
+            last = index == batches_per_epoch - 1
+            if len(group) < args.gradient_accumulation_steps and not last:
+                continue
+            # One optimizer step over the group's batches; each loss is weighted by its share
+            # of the group's examples, so accumulating k batches equals one batch k times larger.
+            n_examples = sum(len(b) for b in group)
+            for features in group:
+                batch = {k: v.to(device) for k, v in collate(features, pad_id).items()}
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    loss = model(**batch).loss
+                scaler.scale(loss * (len(features) / n_examples)).backward()
+                loss_sum += loss.item() * len(features)
+                loss_count += len(features)
+            if args.max_grad_norm is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            result.global_step += 1
+            progress.update(len(group), n_examples, loss_sum / loss_count, scheduler.get_last_lr()[0])
+            group = []
+            if on_step is not None:
+                on_step(result.global_step)
+            if checkpoint_dir is not None and not last and args.save_steps and result.global_step % args.save_steps == 0:
+                save_checkpoint(model, optimizer, scheduler, scaler, checkpoint_dir, result,
+                                {"epoch": epoch, "batch": index + 1, "loss_sum": loss_sum, "loss_count": loss_count})
+        progress.close()
+        start_batch = 0
+        result.epoch = epoch + 1
+        entry = result.history[-1]
+        entry["train_loss"] = loss_sum / loss_count
+        if eval_features:
+            scores = evaluate(model, eval_features, batch_size=args.eval_batch_size, pad_token_id=pad_id,
+                              device=device, autocast_dtype=autocast_dtype)
+            entry.update({f"eval_{k}": v for k, v in scores.items()})
+            if args.metric not in scores:
+                raise ValueError(f"metric {args.metric!r} is not computed for this model; choose one of {sorted(scores)}")
+            improved = result.best_metric is None or is_better(args.metric, scores, result)
+            if improved:
+                result.best_metric, result.best_loss, result.best_epoch = scores[args.metric], scores["loss"], epoch + 1
+            _log(args.progress, "  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
+        else:
+            improved = True
+        if out_dir is not None:
+            if improved:
+                save_best(model, out_dir, save_model)
+            save_checkpoint(model, optimizer, scheduler, scaler, checkpoint_dir, result,
+                            {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "loss_count": 0})
+        elif improved and eval_features and args.load_best_at_end:
+            best_in_memory = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if args.load_best_at_end and eval_features and result.best_epoch != result.epoch:
+        if out_dir is not None:
+            load_weights(model, out_dir)
+        elif best_in_memory is not None:
+            model.load_state_dict(best_in_memory)
+    model.eval()
+    return result
+
+
+LOWER_IS_BETTER = ("loss", "mse")
+
+
+def is_better(metric: str, scores: dict[str, float], best: TrainingResult) -> bool:
+    """A better metric, or the same one with a lower eval loss (small dev sets tie often)."""
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    return (sign * scores[metric], -scores["loss"]) > (sign * best.best_metric, -best.best_loss)
+
+
+def save_best(model: PreTrainedBert, out_dir: Path, save_model: Callable[[Path], None] | None) -> None:
+    model.save_pretrained(out_dir)
+    if save_model is not None:
+        save_model(out_dir)
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------
+
+
+def evaluate(
+    model: PreTrainedBert,
+    features: Sequence[Feature],
+    *,
+    batch_size: int = 64,
+    pad_token_id: int | None = None,
+    device: torch.device | str | None = None,
+    autocast_dtype: torch.dtype | None = None,
+) -> dict[str, float]:
+    """Loss and metrics on labelled features: accuracy and macro F1 for sequence classification,
+    entity-level F1 (and token accuracy) for token classification, mean squared error for regression."""
+    if len(features) == 0:
+        raise ValueError("the evaluation set is empty")
+    device = torch.device(device) if device is not None else model.device
+    pad_id = pad_token_id if pad_token_id is not None else model.config.pad_token_id
+    was_training = model.training
+    model.eval()
+    loss_sum, predictions, references = 0.0, [], []
+    with torch.inference_mode():
+        for chunk in batches(features, batch_size):
+            batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                out = model(**batch)
+            loss_sum += out.loss.float().item() * len(chunk)
+            logits, labels = out.logits.float().cpu(), batch["labels"].cpu()
+            if logits.dim() == 3:  # token classification: keep the labelled tokens of each sequence
+                for row_logits, row_labels in zip(logits, labels):
+                    keep = row_labels != -100
+                    predictions.append(row_logits[keep].argmax(-1).tolist())
+                    references.append(row_labels[keep].tolist())
+            elif logits.size(-1) == 1:
+                predictions += logits.squeeze(-1).tolist()
+                references += labels.tolist()
+            elif labels.dim() == 2:  # multi-label: label i is on when its logit is positive (p > 0.5)
+                predictions += (logits > 0).long().tolist()
+                references += labels.round().long().tolist()
+            else:
+                predictions += logits.argmax(-1).tolist()
+                references += labels.tolist()
+    model.train(was_training)
+    scores = {"loss": loss_sum / len(features)}
+    id2label = model.config.id2label
+    if logits.dim() == 3:
+        flat_p = [p for row in predictions for p in row]
+        flat_r = [r for row in references for r in row]
+        scores["accuracy"] = metrics.accuracy(flat_p, flat_r)
+        scores["entity_f1"] = metrics.entity_f1([[id2label[i] for i in row] for row in predictions],
+                                                [[id2label[i] for i in row] for row in references])
+    elif logits.size(-1) == 1:
+        scores["mse"] = sum((p - r) ** 2 for p, r in zip(predictions, references)) / len(references)
+    elif isinstance(references[0], list):  # multi-label: every label right (exact match)
+        scores["accuracy"] = metrics.accuracy([tuple(p) for p in predictions], [tuple(r) for r in references])
+    else:
+        scores["accuracy"] = metrics.accuracy(predictions, references)
+        scores["macro_f1"] = metrics.macro_f1(predictions, references, labels=list(id2label))
+    return scores
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints: weights as safetensors, the rest as tensors and plain data (weights_only loads)
+# ---------------------------------------------------------------------------------------
+
+
+def save_checkpoint(model, optimizer, scheduler, scaler, directory: Path, result: TrainingResult, position: dict) -> None:
+    """Write the whole checkpoint into a new directory, then swap it in for the old one: a
+    crash leaves the previous checkpoint or the new one, never new weights with old state."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = directory.with_name(directory.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    state = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": rng_state(),
+        "position": position,
+        "result": dataclasses.asdict(result),
+    }
+    weights.atomic_write_bytes(staging / STATE_FILE, lambda tmp: torch.save(state, tmp))
+    summary = {**position, **{k: v for k, v in dataclasses.asdict(result).items()}}
+    weights.atomic_write_text(staging / STATE_JSON, json.dumps(summary, indent=2) + "\n")
+    old = directory.with_name(directory.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        os.rename(directory, old)
+    os.rename(staging, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def find_checkpoint(out_dir: Path | None) -> Path:
+    """`last-checkpoint/`, or `last-checkpoint.old/` when a crash fell between the two renames."""
+    if out_dir is not None:
+        for name in (LAST_CHECKPOINT, LAST_CHECKPOINT + ".old"):
+            if (out_dir / name / STATE_FILE).is_file():
+                return out_dir / name
+    raise FileNotFoundError(f"resume=True but there is no checkpoint to resume from in {out_dir}")
+
+
+def load_weights(model: PreTrainedBert, directory: Path) -> None:
+    """Copy a checkpoint's weights into `model`'s existing parameters (an optimizer made
+    afterwards, or before, keeps pointing at them)."""
+    state = weights.read_safetensors(directory / weights.WEIGHTS_NAME)
+    state = weights.normalize_checkpoint_keys(state, model.backbone_prefix)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    ours, missing, _ = weights.from_checkpoint_state(state, model.checkpoint_key_map(), expected)
+    if missing:
+        raise weights.CheckpointError(f"{directory} lacks {len(missing)} weights of this model, e.g. {missing[0]}")
+    model.load_state_dict(ours, strict=False)
+
+
+def load_training_state(directory: Path, optimizer, scheduler, scaler, device, result: TrainingResult) -> tuple[int, int]:
+    state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"], device)
+    for key, value in state["result"].items():
+        setattr(result, key, value)
+    return state["position"]
+
+
+def rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {
+        "python": [version, torch.tensor(internal, dtype=torch.int64), gauss_next],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal.tolist()), gauss_next))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------------------------------
+# Progress: tqdm when installed, a line per epoch otherwise
+# ---------------------------------------------------------------------------------------
+
+
+class Progress:
+    def __init__(self, total: int, description: str, enabled: bool, start: int = 0):
+        self.enabled, self.description, self.start_time, self.examples = enabled, description, time.perf_counter(), 0
+        self.bar = None
+        self.postfix = ""
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, initial=start, desc=description, unit="batch", leave=True, file=sys.stderr)
+            except ImportError:
+                pass
+
+    def update(self, n_batches: int, n_examples: int, loss: float, lr: float) -> None:
+        self.examples += n_examples
+        rate = self.examples / max(time.perf_counter() - self.start_time, 1e-9)
+        self.postfix = f"loss {loss:.4f}  lr {lr:.2e}  {rate:.1f} examples/s"
+        if self.bar is not None:
+            self.bar.set_postfix_str(self.postfix, refresh=False)
+            self.bar.update(n_batches)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.enabled:
+            _log(True, f"{self.description}: {self.postfix}")
+
+
+def _log(enabled: bool, message: str) -> None:
+    if enabled:
+        print(message, file=sys.stderr)

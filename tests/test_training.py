@@ -1,0 +1,208 @@
+"""The training loop on a tiny random model: it learns, it is reproducible, an interrupted and
+resumed run equals an uninterrupted one bit for bit (CPU), and its pieces (optimizer groups,
+schedule, accumulation, padding, checkpoint files) do what the docs say."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from conftest import DEVICES
+from minibert import BertConfig, BertForSequenceClassification, BertForTokenClassification
+from minibert.training import (
+    LAST_CHECKPOINT,
+    STATE_FILE,
+    TrainingArguments,
+    collate,
+    evaluate,
+    linear_schedule,
+    make_optimizer,
+    train,
+)
+
+TINY = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+            max_position_embeddings=32)
+
+
+def tiny_model(seed: int = 0, **overrides) -> BertForSequenceClassification:
+    torch.manual_seed(seed)
+    return BertForSequenceClassification(BertConfig(**{**TINY, **overrides}))
+
+
+def toy_features(n: int, seed: int = 0) -> list[dict]:
+    """Label 1 when token 7 occurs in the sequence: learnable from a handful of examples."""
+    rng = random.Random(seed)
+    features = []
+    for i in range(n):
+        ids = [2] + [rng.randrange(10, 50) for _ in range(rng.randrange(3, 12))] + [3]
+        label = i % 2
+        if label:
+            ids[rng.randrange(1, len(ids) - 1)] = 7
+        features.append({"input_ids": ids, "token_type_ids": [0] * len(ids), "labels": label})
+    return features
+
+
+def weights_of(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def test_loss_decreases_until_a_small_batch_is_learnt():
+    model = tiny_model()
+    data = toy_features(8)
+    before = evaluate(model, data)
+    result = train(model, data, TrainingArguments(num_epochs=40, batch_size=8, learning_rate=1e-2, warmup_ratio=0.0,
+                                                  load_best_at_end=False, progress=False), eval_features=data)
+    after = evaluate(model, data)
+    assert after["loss"] < before["loss"] / 4
+    assert after["accuracy"] == 1.0
+    assert result.global_step == 40 and result.best_metric == 1.0
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_same_seed_same_final_weights():
+    data = toy_features(20)
+    args = TrainingArguments(num_epochs=2, batch_size=4, learning_rate=1e-3, seed=3, progress=False)
+    finals = []
+    for _ in range(2):
+        model = tiny_model()
+        train(model, data, args)
+        finals.append(weights_of(model))
+    assert_same_weights(*finals)
+    model = tiny_model()
+    train(model, data, TrainingArguments(**{**args.__dict__, "seed": 4}))
+    assert not torch.equal(weights_of(model)["classifier.weight"], finals[0]["classifier.weight"])
+
+
+@pytest.mark.parametrize("interrupt_at,save_steps", [(6, None), (7, 2)], ids=["epoch-end", "mid-epoch"])
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, interrupt_at, save_steps):
+    """2 epochs of 5 steps (dropout on, so the RNG state matters). epoch-end: stopped during
+    the first step of epoch 2, resumed from the end of epoch 1; mid-epoch: resumed from step 6."""
+    data, dev = toy_features(20), toy_features(6, seed=1)
+    args = dict(num_epochs=2, batch_size=4, learning_rate=1e-3, save_steps=save_steps, progress=False)
+    straight = tiny_model()
+    expected = train(straight, data, TrainingArguments(output_dir=tmp_path / "a", **args), eval_features=dev)
+
+    def stop(step):
+        if step == interrupt_at:
+            raise KeyboardInterrupt
+
+    interrupted = tiny_model()
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, data, TrainingArguments(output_dir=tmp_path / "b", **args), eval_features=dev, on_step=stop)
+    saved = json.loads((tmp_path / "b" / LAST_CHECKPOINT / "trainer_state.json").read_text())
+    assert saved["global_step"] == (5 if save_steps is None else 6)
+
+    resumed = tiny_model(seed=99)  # other initial weights: the checkpoint's must replace them
+    result = train(resumed, data, TrainingArguments(output_dir=tmp_path / "b", **args), eval_features=dev, resume=True)
+    assert_same_weights(weights_of(resumed), weights_of(straight))
+    assert (result.global_step, result.best_epoch, result.best_metric) == (expected.global_step, expected.best_epoch, expected.best_metric)
+    assert result.history == expected.history
+
+
+def test_checkpoint_state_loads_with_weights_only_and_the_best_model_is_saved(tmp_path):
+    data = toy_features(12)
+    model = tiny_model()
+    train(model, data, TrainingArguments(output_dir=tmp_path, num_epochs=1, batch_size=4, progress=False), eval_features=data)
+    state = torch.load(tmp_path / LAST_CHECKPOINT / STATE_FILE, weights_only=True)
+    assert set(state) == {"optimizer", "scheduler", "scaler", "rng", "position", "result"}
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "config.json").is_file()
+    assert not list(tmp_path.glob("**/*.tmp")) and not (tmp_path / (LAST_CHECKPOINT + ".new")).exists()
+    again = BertForSequenceClassification.from_pretrained(tmp_path)
+    assert_same_weights(weights_of(again), weights_of(model))
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+        train(tiny_model(), toy_features(4), TrainingArguments(output_dir=tmp_path, progress=False), resume=True)
+
+
+def test_gradient_accumulation_equals_one_larger_batch():
+    data = toy_features(16)
+    common = dict(num_epochs=1, learning_rate=1e-3, progress=False)
+    big, small = (tiny_model(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0) for _ in range(2))
+    train(big, data, TrainingArguments(batch_size=8, **common))
+    train(small, data, TrainingArguments(batch_size=4, gradient_accumulation_steps=2, **common))
+    for (name, a), b in zip(big.state_dict().items(), small.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=lambda m: f"{name}: {m}")
+
+
+def test_weight_decay_skips_biases_and_layernorm():
+    model = tiny_model()
+    decay, no_decay = make_optimizer(model, 1e-3, 0.01).param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    assert all(names[id(p)].endswith("weight") and "norm" not in names[id(p)] for p in decay["params"])
+    assert {names[id(p)] for p in no_decay["params"]} >= {"bert.embeddings.norm.weight", "classifier.bias"}
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_linear_warmup_then_linear_decay():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = linear_schedule(optimizer, warmup_steps=2, total_steps=6)
+    rates = []
+    for _ in range(7):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates == pytest.approx([0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0])
+
+
+def test_collate_pads_to_the_longest_and_ignores_padded_token_labels():
+    batch = collate([{"input_ids": [2, 5, 3], "labels": [0, 1, 0]}, {"input_ids": [2, 3], "labels": [1, 1]}], pad_token_id=0)
+    assert batch["input_ids"].tolist() == [[2, 5, 3], [2, 3, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["labels"].tolist() == [[0, 1, 0], [1, 1, -100]]
+
+
+def test_token_classification_reports_entity_f1():
+    torch.manual_seed(0)
+    model = BertForTokenClassification(BertConfig(**TINY, id2label={0: "O", 1: "B-X", 2: "I-X"}))
+    data = [{"input_ids": [2, 7, 8, 9, 3], "labels": [-100, 1, 2, 0, -100]}, {"input_ids": [2, 9, 7, 3], "labels": [-100, 0, 1, -100]}]
+    train(model, data, TrainingArguments(num_epochs=30, batch_size=2, learning_rate=1e-2, warmup_ratio=0.0, progress=False))
+    scores = evaluate(model, data)
+    assert scores["entity_f1"] == 1.0 and scores["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_autocast_trains(device):
+    model = tiny_model()
+    data = toy_features(8)
+    result = train(model, data, TrainingArguments(num_epochs=2, batch_size=4, mixed_precision="bf16", device=device, progress=False))
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in result.history)
+    assert model.dtype == torch.float32  # autocast computes in bf16; the weights stay fp32
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_fp16_with_grad_scaler_trains_on_cuda():
+    model = tiny_model()
+    result = train(model, toy_features(8), TrainingArguments(num_epochs=2, batch_size=4, mixed_precision="fp16", device="cuda", progress=False))
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in result.history)
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="fp16"):
+        train(tiny_model(), toy_features(4), TrainingArguments(mixed_precision="fp16", device="cpu", progress=False))
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainingArguments(batch_size=0)
+    with pytest.raises(ValueError, match="empty"):
+        train(tiny_model(), [], TrainingArguments(progress=False))
+
+
+def test_best_epoch_is_the_best_metric_and_ties_go_to_the_lower_loss():
+    from minibert.training import TrainingResult, is_better
+
+    best = TrainingResult(best_metric=0.9, best_loss=0.3)
+    assert is_better("accuracy", {"accuracy": 0.95, "loss": 0.5}, best)
+    assert is_better("accuracy", {"accuracy": 0.9, "loss": 0.2}, best)
+    assert not is_better("accuracy", {"accuracy": 0.9, "loss": 0.4}, best)
+    assert is_better("mse", {"mse": 0.1, "loss": 0.1}, TrainingResult(best_metric=0.2, best_loss=0.2))  # lower is better
