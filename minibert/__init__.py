@@ -2,6 +2,7 @@
 
 from minibert.config import BertConfig
 from minibert.hub import ModelNotFoundError
+from minibert.inspect import ParityReport, ParityRow, parameter_counts, parity_report
 from minibert.model import (
     BertEmbeddings,
     BertModel,
@@ -33,4 +34,9 @@ __all__ = [
     "ModelOutput",
     "CheckpointError",
     "ModelNotFoundError",
+    # Looking inside (minibert.inspect)
+    "parity_report",
+    "ParityReport",
+    "ParityRow",
+    "parameter_counts",
 ]

@@ -79,3 +79,10 @@ def test_transformers_reads_our_config_and_we_read_theirs(tmp_path):
     theirs.save_pretrained(tmp_path / "theirs")
     back = BertConfig.from_pretrained(tmp_path / "theirs")
     assert (back.hidden_size, back.num_attention_heads, back.layer_norm_eps, back.id2label) == (96, 3, 1e-5, {0: "a", 1: "b", 2: "c"})
+
+
+def test_model_type_is_not_carried_in_extra():
+    # to_dict always writes model_type="bert"; reading it back must not make it an unknown key.
+    config = BertConfig.from_dict(BertConfig(hidden_size=64, num_attention_heads=4).to_dict())
+    assert config.extra == {}
+    assert config.to_dict()["model_type"] == "bert"
