@@ -16,6 +16,7 @@ COMMAND_MODULES: list[str] = [
     "minibert.commands.embed",
     "minibert.commands.info",
     "minibert.commands.parity",
+    "minibert.commands.attention",
 ]
 
 

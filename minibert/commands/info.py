@@ -53,6 +53,25 @@ def load_model(model_path, class_name: str, **kwargs):
     return model_path, model
 
 
+def load_tokenizer(model_path, fallback: bool = False):
+    """minibert's tokenizer for the checkpoint; user errors become CommandError.
+
+    With `fallback`, a build without minibert.BertTokenizer uses transformers' (the parity
+    command has transformers anyway)."""
+    from minibert.cli import CommandError
+
+    try:
+        from minibert import BertTokenizer
+    except ImportError:
+        if not fallback:
+            raise CommandError("this build of minibert has no tokenizer (minibert.BertTokenizer)") from None
+        from transformers import BertTokenizerFast as BertTokenizer
+    try:
+        return BertTokenizer.from_pretrained(model_path)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot load the tokenizer of {model_path}: {exc}") from None
+
+
 def describe(model_path, model) -> dict:
     """Everything `minibert info` prints, as plain data."""
     from minibert.inspect import parameter_counts

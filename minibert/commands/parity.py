@@ -43,6 +43,7 @@ def _inputs(args, model_path, vocab_size: int):
     import torch
 
     from minibert.cli import CommandError
+    from minibert.commands.info import load_tokenizer
 
     if args.ids is not None:
         if args.text:
@@ -59,23 +60,9 @@ def _inputs(args, model_path, vocab_size: int):
         input_ids = torch.tensor([ids])
         return input_ids, torch.ones_like(input_ids), torch.zeros_like(input_ids)
     texts = args.text or [DEFAULT_TEXT]
-    tokenizer = load_tokenizer(model_path)
+    tokenizer = load_tokenizer(model_path, fallback=True)
     batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
     return batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")
-
-
-def load_tokenizer(model_path):
-    """minibert's tokenizer for the checkpoint."""
-    from minibert.cli import CommandError
-
-    try:
-        from minibert import BertTokenizer
-    except ImportError:  # the tokenizer is not in this build: the reference's does the same job
-        BertTokenizer = _import_transformers().BertTokenizerFast
-    try:
-        return BertTokenizer.from_pretrained(model_path)
-    except (OSError, ValueError) as exc:
-        raise CommandError(f"cannot load the tokenizer of {model_path}: {exc}; pass --ids instead of --text") from None
 
 
 def run(args: argparse.Namespace) -> int:
