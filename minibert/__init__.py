@@ -1,5 +1,6 @@
 """minibert: BERT from scratch in plain PyTorch, parity-tested against transformers."""
 
+from minibert.attention_maps import attention_html, attention_probabilities, plot_attention, save_attention
 from minibert.config import BertConfig
 from minibert.hub import ModelNotFoundError
 from minibert.inspect import ParityReport, ParityRow, parameter_counts, parity_report
@@ -39,4 +40,8 @@ __all__ = [
     "ParityReport",
     "ParityRow",
     "parameter_counts",
+    "attention_probabilities",
+    "plot_attention",
+    "attention_html",
+    "save_attention",
 ]

@@ -102,7 +102,7 @@ class ParityReport:
             shown = sorted(self.weight_differences.items(), key=lambda kv: -kv[1])[:5]
             more = len(self.weight_differences) - len(shown)
             lines.append(
-                f"{len(self.weight_differences)} weights differ: "
+                (f"{len(self.weight_differences)} weights differ: " if len(self.weight_differences) > 1 else "1 weight differs: ")
                 + ", ".join(f"{k} (max {v:.3g})" for k, v in shown)
                 + (f" and {more} more" if more > 0 else "")
             )

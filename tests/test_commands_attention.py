@@ -26,10 +26,11 @@ def test_attention_command_writes_html_for_a_sentence_pair(tmp_path, minilm_dir,
     assert main(["attention", "--model", str(minilm_dir), "--text", "Where is the cat?", "--pair", "On the mat.",
                  "--out", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
+    # [CLS] where is the cat ? [SEP] on the mat . [SEP]
     for piece in ["[CLS]", "where", "cat", "?", "[SEP]", "mat"]:
         assert f"<th>{piece}</th>" in page
     assert page.count("<table") == 6 * 12
-    assert "6 layers x 12 heads; 11 word pieces" in capsys.readouterr().out
+    assert "6 layers x 12 heads; 12 word pieces" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -136,3 +136,12 @@ def test_parameter_counts_add_up_to_the_model(ours):
     H, I = 384, 1536
     assert counts["encoder layer 0"] == 4 * (H * H + H) + 2 * 2 * H + (H * I + I) + (I * H + H)
     assert counts["embeddings"] == (30522 + 512 + 2) * H + 2 * H
+
+
+def test_default_tolerances_are_the_parity_contract():
+    from test_model_parity import BF16_ATOL, BF16_RTOL, FP32_ATOL
+
+    from minibert.inspect import default_tolerance
+
+    assert default_tolerance(torch.float32) == (FP32_ATOL, 0.0)
+    assert default_tolerance(torch.bfloat16) == (BF16_ATOL, BF16_RTOL)
