@@ -48,3 +48,8 @@ def test_parity_command_without_transformers_says_what_to_install(minilm_dir, ca
     assert main(["parity", "--model", str(minilm_dir)]) == 2
     err = capsys.readouterr().err
     assert "not installed: pip install transformers" in err and err.count("\n") == 1
+
+
+def test_parity_command_needs_a_class_both_libraries_have(minilm_dir, capsys):
+    assert main(["parity", "--model", str(minilm_dir), "--class", "BertForTeaMaking"]) == 2
+    assert "transformers has no class of that name" in capsys.readouterr().err

@@ -15,6 +15,9 @@ DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("parity", help="compare minibert with transformers layer by layer on one checkpoint")
     p.add_argument("--model", help="model directory or Hub id (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--class", dest="model_class", default="BertModel",
+                   help="the model class, the same name in both libraries, e.g. BertForSequenceClassification "
+                        "to compare a task head's logits too (default: BertModel)")
     p.add_argument("--text", action="append",
                    help=f"a sentence to run; repeat for a batch (default: {DEFAULT_TEXT!r})")
     p.add_argument("--ids", help="comma-separated token ids to run instead of --text, e.g. 101,7592,102")
@@ -81,9 +84,12 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError:
         raise CommandError(f"--device {args.device!r} is not a device; use cpu or cuda") from None
 
-    model_path, ours = load_model(args.model, "BertModel", dtype=dtype, device=device)
+    reference_class = getattr(transformers, args.model_class, None)
+    if reference_class is None:
+        raise CommandError(f"--class {args.model_class}: transformers has no class of that name to compare with")
+    model_path, ours = load_model(args.model, args.model_class, dtype=dtype, device=device)
     try:
-        theirs, loading_info = transformers.BertModel.from_pretrained(
+        theirs, loading_info = reference_class.from_pretrained(
             str(model_path), dtype=dtype, output_loading_info=True
         )
     except (OSError, ValueError) as exc:
