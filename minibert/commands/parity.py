@@ -39,6 +39,8 @@ def _import_transformers():
             "minibert parity compares with the reference implementation, which is not installed: "
             "pip install transformers"
         ) from None
+    # The report is the output: no progress bar of the reference's loading on top of it.
+    transformers.utils.logging.disable_progress_bar()
     return transformers
 
 
