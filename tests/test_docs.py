@@ -5,7 +5,9 @@ docs/make_figures.py makes now, and relative links point at files that exist.
 A ```python block whose first line is a comment starting with `# excerpt` is a fragment and
 is not run; ```py blocks are verbatim excerpts of the code (checked by
 tests/test_docs_architecture.py) and ```bash blocks are commands, neither is run here.
-Blocks find the real checkpoint with `minibert.commands.embed.default_model_dir()`.
+Blocks find the real checkpoint with `minibert.commands.embed.default_model_dir()`, or
+write the placeholder "path/to/model", which the test replaces with the real checkpoint's
+directory (the bundled all-MiniLM-L6-v2).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import minibert
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
 # Pages other helpers write; a link to one may dangle until their work is merged.
+PLACEHOLDER = re.compile(r"""(["'])path/to/model\1""")
 PENDING = {"docs/tokenizer.md", "docs/heads_and_training.md", "docs/distributed.md", "benchmarks/README.md", "benchmarks"}
 
 
@@ -51,6 +54,7 @@ def test_python_example_runs(where, code, minilm_dir, tmp_path, monkeypatch, cap
     if "import transformers" in code:
         pytest.importorskip("transformers")
     monkeypatch.chdir(tmp_path)  # an example that writes files writes them here
+    code = PLACEHOLDER.sub(lambda _: repr(str(minilm_dir)), code)
     exec(compile(code, where, "exec"), {"__name__": "__docs__"})
     capsys.readouterr()
 
