@@ -1,5 +1,6 @@
 """minibert: BERT from scratch in plain PyTorch, parity-tested against transformers."""
 
+from minibert.attention_maps import attention_html, attention_probabilities, plot_attention, save_attention
 from minibert.config import BertConfig
 from minibert.heads import (
     BertForMaskedLM,
@@ -11,6 +12,7 @@ from minibert.heads import (
     BertForTokenClassification,
 )
 from minibert.hub import ModelNotFoundError
+from minibert.inspect import ParityReport, ParityRow, parameter_counts, parity_report
 from minibert.model import (
     BertEmbeddings,
     BertModel,
@@ -69,4 +71,13 @@ __all__ = [
     "ModelNotFoundError",
     "BertTokenizer",
     "BatchEncoding",
+    # Looking inside (minibert.inspect)
+    "parity_report",
+    "ParityReport",
+    "ParityRow",
+    "parameter_counts",
+    "attention_probabilities",
+    "plot_attention",
+    "attention_html",
+    "save_attention",
 ]

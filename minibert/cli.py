@@ -17,6 +17,9 @@ COMMAND_MODULES: list[str] = [
     "minibert.commands.train",
     "minibert.commands.predict",
     "minibert.commands.demo",
+    "minibert.commands.info",
+    "minibert.commands.parity",
+    "minibert.commands.attention",
 ]
 
 

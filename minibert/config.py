@@ -113,7 +113,8 @@ class BertConfig:
         data = {**data, **overrides}
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         kwargs = {k: v for k, v in data.items() if k in known}
-        extra = {k: v for k, v in data.items() if k not in known and k != "num_labels"}
+        # model_type is always "bert" (from_json_file checks it, to_dict writes it back), so it is not extra.
+        extra = {k: v for k, v in data.items() if k not in known and k not in ("num_labels", "model_type")}
         if "num_labels" in data and "id2label" not in data:
             kwargs["id2label"] = {i: f"LABEL_{i}" for i in range(int(data["num_labels"]))}
             kwargs.pop("label2id", None)

@@ -93,3 +93,8 @@ def test_num_labels_override_wins_over_the_checkpoint_labels():
     assert c.label2id == {"bad": 0, "good": 1, "meh": 2}
     with pytest.raises(ValueError, match="disagrees"):
         BertConfig.from_dict(saved, num_labels=3, id2label={0: "a", 1: "b"})
+def test_model_type_is_not_carried_in_extra():
+    # to_dict always writes model_type="bert"; reading it back must not make it an unknown key.
+    config = BertConfig.from_dict(BertConfig(hidden_size=64, num_attention_heads=4).to_dict())
+    assert config.extra == {}
+    assert config.to_dict()["model_type"] == "bert"
