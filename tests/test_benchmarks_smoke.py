@@ -1,0 +1,47 @@
+"""The benchmark scripts run end to end in --quick mode (tiny shapes, one round) and write
+their JSON and Markdown with the expected fields. No timing is asserted: a benchmark reports,
+it does not pass or fail on a noisy machine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("transformers")
+
+
+def read(out, name):
+    data = json.loads((out / f"{name}.json").read_text())
+    assert set(data) == {"meta", "columns", "rows"}
+    assert data["meta"]["machine"]["torch"] and data["meta"]["machine"]["cpu"]
+    assert data["rows"], "no measurements"
+    for row in data["rows"]:
+        assert row["median_ms"] > 0
+    table = (out / f"{name}.md").read_text()
+    assert all(column in table for column in data["columns"])
+    return data
+
+
+def test_bench_attention_quick(tmp_path):
+    from benchmarks import bench_attention
+
+    assert bench_attention.main(["--quick", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    data = read(tmp_path, "attention_cpu_quick")
+    variants = {row["variant"] for row in data["rows"]}
+    assert {"minibert eager", "minibert sdpa", "minibert unpadded", "transformers eager", "transformers sdpa"} <= variants
+    assert {row["mode"] for row in data["rows"]} == {"fwd", "fwd+bwd"}
+    assert all(row["ratio_vs_transformers_sdpa"] > 0 for row in data["rows"])
+
+
+def test_bench_model_quick(tmp_path):
+    from benchmarks import bench_model
+
+    assert bench_model.main(["--quick", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    data = read(tmp_path, "model_cpu_quick")
+    configs = {(row["config"], row["variant"]) for row in data["rows"]}
+    assert ("issue2", "minibert sdpa") in configs and ("issue2", "transformers eager") in configs
+    assert ("padding", "minibert unpadded") in configs and ("finetune", "minibert unpadded") in configs
+    paddings = sorted({row["padding"] for row in data["rows"] if row["config"] == "padding"})
+    assert paddings[0] == 0 and paddings[-1] > 0.3
+    assert all(row["speedup_vs_transformers_sdpa"] > 0 for row in data["rows"])
