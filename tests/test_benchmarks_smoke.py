@@ -45,3 +45,14 @@ def test_bench_model_quick(tmp_path):
     paddings = sorted({row["padding"] for row in data["rows"] if row["config"] == "padding"})
     assert paddings[0] == 0 and paddings[-1] > 0.3
     assert all(row["speedup_vs_transformers_sdpa"] > 0 for row in data["rows"])
+
+
+def test_bench_loading_quick(tmp_path):
+    from benchmarks import bench_loading
+
+    assert bench_loading.main(["--quick", "--out", str(tmp_path), "--repeats", "1"]) == 0
+    data = json.loads((tmp_path / "loading_quick.json").read_text())
+    assert {row["library"] for row in data["rows"]} == {"minibert", "transformers"}
+    for row in data["rows"]:
+        assert row["weights_mb"] > 0 and row["load_s_median"] > 0 and row["peak_above_baseline_mb"] >= 0
+    assert "peak_over_weights" in (tmp_path / "loading_quick.md").read_text()
