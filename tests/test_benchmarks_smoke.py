@@ -69,3 +69,25 @@ def test_bench_end_to_end_quick(tmp_path, minilm_dir, corpus_dir):
         assert row["tokens_per_s"] > 0 and row["real_tokens"] > 0
         # The same texts through the same weights: every variant predicts the same labels.
         assert row["label_agreement_with_transformers"] == 1.0
+
+
+def test_report_writes_targets_between_the_markers(tmp_path):
+    from benchmarks import common, report
+
+    readme = tmp_path / "README.md"
+    readme.write_text((common.ROOT / "benchmarks" / "README.md").read_text())
+    rows = [
+        {"config": "issue2", "variant": "minibert sdpa", "ratio_vs_transformers_sdpa": 0.9, "median_ms": 9.0},
+        {"config": "padding", "variant": "minibert unpadded", "padding": 0.5, "speedup_vs_transformers_sdpa": 1.2, "median_ms": 5.0},
+    ]
+    (tmp_path / "model_cpu.json").write_text(json.dumps({"meta": {"machine": {"cpu": "test cpu"}}, "columns": [], "rows": rows}))
+    assert report.main(["--results", str(tmp_path), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    results = text.split(report.START)[1].split(report.END)[0]
+    assert "| issue 2: minibert sdpa / transformers sdpa time, 8 x 128, fp32 CPU | 0.9 | <= 1.0 | met |" in results
+    assert "50% padding | 1.2 | >= 1.6x | **missed** |" in results
+    assert "75% padding | n/a | >= 2.0x | not measured |" in results
+    assert text.startswith("# Benchmarks") and text.count(report.START) == 1
+    # Running it again replaces the section instead of adding a second one.
+    report.main(["--results", str(tmp_path), "--readme", str(readme)])
+    assert readme.read_text() == text
