@@ -35,15 +35,18 @@ class Packing:
     cu_seqlens: (N + 1,) int64 cumulative lengths, 0 first, T last.
     indices:    (T,) positions of the real tokens in the flattened (B * S) padded batch,
                 or None when the input came packed.
-    groups:     for the per-length attention: (length, (g, length) row indices) for each
-                distinct length; empty on CUDA, which attends jagged tensors directly.
-    order:      (T,) the row each output of the per-length attention goes back to.
+    groups:     for the per-length attention: (start, length, rows) for each distinct length,
+                in order of first appearance; rows is None when one sequence has that length
+                (it is the slice start:start + length, no gather needed), else the (g * length,)
+                row indices of its g sequences. Empty on CUDA, which attends jagged tensors directly.
+    order:      (T,) the row each output of the per-length attention goes back to, or None
+                when they come out in packed order already (every length distinct).
     """
 
     cu_seqlens: torch.Tensor
     max_seqlen: int
     indices: torch.Tensor | None
-    groups: tuple[tuple[int, torch.Tensor], ...]
+    groups: tuple[tuple[int, int, torch.Tensor | None], ...]
     order: torch.Tensor | None
 
     @property
@@ -79,16 +82,26 @@ class Packing:
         return torch.arange(self.num_tokens, device=self.cu_seqlens.device) - starts
 
 
-def _length_groups(starts: torch.Tensor, lengths: list[int]) -> tuple[tuple[tuple[int, torch.Tensor], ...], torch.Tensor]:
-    by_length: dict[int, list[int]] = {}
+def _length_groups(starts: torch.Tensor, lengths: list[int]):
+    by_length: dict[int, list[int]] = {}  # insertion-ordered: first appearance first
     for sequence, length in enumerate(lengths):
         by_length.setdefault(length, []).append(sequence)
+    starts_list = starts.tolist()
     groups = []
-    for length, sequences in sorted(by_length.items()):
-        first = starts[torch.tensor(sequences, device=starts.device)]  # (g,)
-        groups.append((length, first[:, None] + torch.arange(length, device=starts.device)))  # (g, length)
+    for length, sequences in by_length.items():
+        if len(sequences) == 1:
+            groups.append((starts_list[sequences[0]], length, None))
+        else:
+            first = starts[torch.tensor(sequences, device=starts.device)]  # (g,)
+            rows = (first[:, None] + torch.arange(length, device=starts.device)).flatten()  # (g * length,)
+            groups.append((starts_list[sequences[0]], length, rows))
+    if all(rows is None for _, _, rows in groups):
+        return tuple(groups), None  # outputs already in packed order
     # The grouped outputs come out in group order; `order` sends them back to packed order.
-    grouped_rows = torch.cat([rows.flatten() for _, rows in groups])  # (T,)
+    grouped_rows = torch.cat([
+        rows if rows is not None else torch.arange(start, start + length, device=starts.device)
+        for start, length, rows in groups
+    ])  # (T,)
     order = torch.empty_like(grouped_rows)
     order[grouped_rows] = torch.arange(grouped_rows.numel(), device=starts.device)
     return tuple(groups), order
@@ -119,8 +132,12 @@ def varlen_attention(
         context = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)  # (N, nh, j, hd)
         return context.transpose(1, 2).values()  # (T, nh, hd)
     contexts = []
-    for _, rows in packing.groups:  # rows: (g, L), g sequences of L tokens each
-        q_g, k_g, v_g = (t[rows].transpose(1, 2) for t in (q, k, v))  # (g, nh, L, hd)
+    for start, L, rows in packing.groups:  # the g sequences of L tokens each
+        if rows is None:  # one sequence: a slice, no copy
+            q_g, k_g, v_g = (t[start : start + L][None].transpose(1, 2) for t in (q, k, v))  # (1, nh, L, hd)
+        else:
+            q_g, k_g, v_g = (t.index_select(0, rows).unflatten(0, (-1, L)).transpose(1, 2) for t in (q, k, v))  # (g, nh, L, hd)
         context = F.scaled_dot_product_attention(q_g, k_g, v_g, dropout_p=dropout_p)  # (g, nh, L, hd)
         contexts.append(context.transpose(1, 2).flatten(0, 1))  # (g * L, nh, hd)
-    return torch.cat(contexts)[packing.order]  # (T, nh, hd), back in packed order
+    context = torch.cat(contexts)  # (T, nh, hd)
+    return context if packing.order is None else context.index_select(0, packing.order)  # back in packed order
