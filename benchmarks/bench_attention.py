@@ -13,9 +13,11 @@ Modes: "fwd" (inference, no autograd) and "fwd+bwd" (forward, then backward of t
 Peak memory is CUDA's max_memory_allocated; on CPU PyTorch keeps no allocator statistics
 and tracemalloc does not see its allocations, so it is reported as n/a.
 
-Default CPU grid (sized for 2 cores): batch 8; seq 128/256/512; padding 0/50/75%;
-fp32 and bf16; fwd and fwd+bwd. --full: batch 1/8/32, seq 64/128/256/512, padding
-0/25/50/75% (the default on CUDA). --quick: tiny shapes.
+Default CPU grid (sized for 2 cores, about 4 minutes): batch 4; seq 128/256/512; padding
+0/50/75%; fp32 fwd, fp32 fwd+bwd and bf16 fwd (bf16 fwd+bwd alone would take 10 minutes
+there: CPUs without bf16 matrix units emulate it). --full: batch 1/8/32, seq
+64/128/256/512, padding 0/25/50/75%, fp32 and bf16, fwd and fwd+bwd (the default on CUDA).
+--quick: tiny shapes.
 
 Run: python -m benchmarks.bench_attention [--quick | --full] [--device cuda]
 """
@@ -110,17 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     common.setup(args)
     if args.quick:
-        grid = dict(batch=[2], seq=[16, 32], padding=[0.0, 0.5], dtype=["float32"], mode=["fwd", "fwd+bwd"])
+        grid = dict(batch=[2], seq=[16, 32], padding=[0.0, 0.5], dtype_mode=[("float32", "fwd"), ("float32", "fwd+bwd")])
     elif args.full or args.device == "cuda":
         grid = dict(batch=[1, 8, 32], seq=[64, 128, 256, 512], padding=[0.0, 0.25, 0.5, 0.75],
-                    dtype=["float32", "bfloat16"], mode=["fwd", "fwd+bwd"])
+                    dtype_mode=[("float32", "fwd"), ("float32", "fwd+bwd"), ("bfloat16", "fwd"), ("bfloat16", "fwd+bwd")])
     else:
-        grid = dict(batch=[8], seq=[128, 256, 512], padding=[0.0, 0.5, 0.75], dtype=["float32", "bfloat16"], mode=["fwd", "fwd+bwd"])
+        grid = dict(batch=[4], seq=[128, 256, 512], padding=[0.0, 0.5, 0.75],
+                    dtype_mode=[("float32", "fwd"), ("float32", "fwd+bwd"), ("bfloat16", "fwd")])
     meta = {"machine": common.machine_info(args.device), "rounds": args.rounds, "warmup": 1, "grid": grid,
             "heads": HEADS, "head_dim": HEAD_DIM, "quick": args.quick}
     rows = []
     cells = list(itertools.product(*grid.values()))
-    for i, (batch, seq, padding, dtype_name, mode) in enumerate(cells, 1):
+    for i, (batch, seq, padding, (dtype_name, mode)) in enumerate(cells, 1):
         label = f"[{i}/{len(cells)}] B{batch} S{seq} pad {padding:.0%} {dtype_name} {mode}"
         lengths, variants = make_variants(batch, seq, padding, getattr(torch, dtype_name), mode, args.device)
         results = common.compare(variants, args.device, args.rounds, label=label)
@@ -140,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     for padding in grid["padding"]:
         series = {}
         for row in rows:
-            if row["batch"] == batch and row["padding"] == padding and row["dtype"] == grid["dtype"][0] and row["mode"] == "fwd":
+            if row["batch"] == batch and row["padding"] == padding and row["dtype"] == "float32" and row["mode"] == "fwd":
                 xs, ys = series.setdefault(row["variant"], ([], []))
                 xs.append(row["seq"])
                 ys.append(row["median_ms"])
         common.plot(args.out, f"{name}_pad{round(padding * 100)}", series, "sequence length", "time (ms, median)",
-                    f"attention, batch {batch}, {padding:.0%} padding, {grid['dtype'][0]} forward, {args.device}")
+                    f"attention, batch {batch}, {padding:.0%} padding, float32 forward, {args.device}")
     return 0
 
 

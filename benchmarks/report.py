@@ -78,7 +78,7 @@ def section(results: Path) -> str:
     if machine:
         parts.append("Measured on: " + ", ".join(f"{k} {v}" for k, v in machine.items() if v is not None) + ".\n")
     parts.append("### Targets\n\n" + common.markdown_table(targets(results), ["target", "measured", "goal", "verdict"]))
-    model = load(results, "model_cpu")
+    model = load(results, "model_cpu_compile")
     if model:
         compiled = find(model["rows"], config="issue2", variant="minibert sdpa compiled")
         plain = find(model["rows"], config="issue2", variant="minibert sdpa")

@@ -42,6 +42,7 @@ def test_bench_model_quick(tmp_path):
     configs = {(row["config"], row["variant"]) for row in data["rows"]}
     assert ("issue2", "minibert sdpa") in configs and ("issue2", "transformers eager") in configs
     assert ("padding", "minibert unpadded") in configs and ("finetune", "minibert unpadded") in configs
+    assert ("finetune", "transformers sdpa") in configs
     paddings = sorted({row["padding"] for row in data["rows"] if row["config"] == "padding"})
     assert paddings[0] == 0 and paddings[-1] > 0.3
     assert all(row["speedup_vs_transformers_sdpa"] > 0 for row in data["rows"])
