@@ -10,7 +10,7 @@ with the others in one process; tokens/s = real (non-pad) tokens / median time.
 Variants: each library with its own tokenizer (minibert.BertTokenizer when minibert has
 one, else transformers' fast tokenizer for both, noted in the JSON) and its attention paths.
 
-Run: python -m benchmarks.bench_end_to_end [--quick] [--texts 256]
+Run: python -m benchmarks.bench_end_to_end [--quick] [--texts 128] [--with-eager]
 """
 
 from __future__ import annotations
@@ -76,15 +76,16 @@ def count_tokens(tokenizer, texts: list[str], batch_size: int, max_length: int) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = common.base_parser(__doc__.split("\n")[0])
-    parser.add_argument("--texts", type=int, default=None, help="number of texts (default 256, 8 with --quick)")
+    parser.add_argument("--texts", type=int, default=None, help="number of texts (default 128, 8 with --quick)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--with-eager", action="store_true", help="also time transformers' eager attention")
     parser.add_argument("--max-length", type=int, default=128, help="truncation length (32 with --quick)")
     args = parser.parse_args(argv)
-    common.setup(args)
+    common.setup(args, default_rounds=2)
     import minibert
     import transformers
 
-    n = args.texts or (8 if args.quick else 256)
+    n = args.texts or (8 if args.quick else 128)
     if args.quick:
         args.max_length = min(args.max_length, 32)
     path = checkpoint_dir()
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         model = minibert.BertModel.from_pretrained(path, attn_implementation=impl, device=args.device)
         variants[f"minibert {impl}"] = classify(our_tokenizer, model, head, texts, args.batch_size, args.max_length, args.device)
         tokenizers[f"minibert {impl}"] = our_tokenizer_name
-    for impl in ("sdpa", "eager"):
+    for impl in ("sdpa", "eager") if args.with_eager else ("sdpa",):
         model = transformers.BertModel.from_pretrained(path, attn_implementation=impl).to(args.device).eval()
         variants[f"transformers {impl}"] = classify(hf_tokenizer, model, head, texts, args.batch_size, args.max_length, args.device)
         tokenizers[f"transformers {impl}"] = "transformers (fast, Rust)"

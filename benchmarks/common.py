@@ -34,17 +34,17 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="tiny shapes, one round: checks the script runs (seconds)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2, the issues' CPU setting)")
-    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per variant (default: 3, 1 with --quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per variant (default: the script's, 1 with --quick)")
     parser.add_argument("--out", type=Path, default=None, help="directory for the JSON and Markdown (default benchmarks/results, or $OUT)")
     return parser
 
 
-def setup(args: argparse.Namespace) -> None:
+def setup(args: argparse.Namespace, default_rounds: int = 3) -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA GPU here; use --device cpu")
     torch.set_num_threads(args.threads)
     if args.rounds is None:
-        args.rounds = 1 if args.quick else 3
+        args.rounds = 1 if args.quick else default_rounds
     if args.out is None:
         args.out = Path(os.environ["OUT"]) / "benchmarks" if os.environ.get("OUT") else RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
