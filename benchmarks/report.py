@@ -98,6 +98,15 @@ def section(results: Path) -> str:
         for suffix in plot_suffixes:
             if (results / f"{name}{suffix}.png").is_file():
                 parts.append(f"![{name}{suffix}](results/{name}{suffix}.png)\n")
+    gpu = results / "gpu"
+    tables = sorted(gpu.glob("*.md")) if gpu.is_dir() else []
+    if tables:
+        parts.append("### GPU run (benchmarks/run_gpu.sh)\n")
+        for md in tables:
+            parts.append("#" + md.read_text().strip() + "\n")
+    else:
+        parts.append("### GPU\n\nNo GPU run has been recorded yet: run `bash benchmarks/run_gpu.sh` on a machine "
+                     "with an NVIDIA GPU (it writes under `benchmarks/results/gpu`), then this script again.\n")
     return "\n".join(parts)
 
 
