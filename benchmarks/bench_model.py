@@ -19,6 +19,7 @@ Run: python -m benchmarks.bench_model [--quick] [--device cuda --dtype bfloat16]
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +35,7 @@ BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_at
                  intermediate_size=3072, max_position_embeddings=512)
 TINY = dict(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
             max_position_embeddings=64)
-COLUMNS = ["config", "batch", "seq", "padding", "variant", "median_ms", "ratio_vs_transformers_sdpa", "speedup_vs_transformers_sdpa", "peak_mem_mb"]
+COLUMNS = ["config", "batch", "seq", "padding", "variant", "median_ms", "rounds", "ratio_vs_transformers_sdpa", "speedup_vs_transformers_sdpa", "peak_mem_mb"]
 
 
 def write_weights(directory: Path, shape: dict) -> None:
@@ -90,7 +91,7 @@ def rows_for(config: str, lengths: list[int], seq: int, results: dict, padding: 
     for name, r in results.items():
         rows.append({
             "config": config, "batch": len(lengths), "seq": seq, "padding": round(padding, 3), "variant": name,
-            "median_ms": r["median_s"] * 1e3, "times_ms": [t * 1e3 for t in r["times_s"]],
+            "median_ms": r["median_s"] * 1e3, "rounds": len(r["times_s"]), "times_ms": [t * 1e3 for t in r["times_s"]],
             "ratio_vs_transformers_sdpa": r["median_s"] / reference if reference else None,
             "speedup_vs_transformers_sdpa": reference / r["median_s"] if reference else None,
             "peak_mem_mb": r["peak_mem_bytes"] / 2**20 if r["peak_mem_bytes"] else None,
@@ -101,6 +102,8 @@ def rows_for(config: str, lengths: list[int], seq: int, results: dict, padding: 
 def main(argv: list[str] | None = None) -> int:
     parser = common.base_parser(__doc__.split("\n")[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--paddings", type=float, nargs="*", default=None,
+                        help="padding shares of the padding configuration (default 0 0.25 0.5 0.75)")
     parser.add_argument("--padded-too", action="store_true", help="padding configuration: also time minibert sdpa")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(minibert) (slow to compile)")
     parser.add_argument("--only", nargs="*", default=["issue2", "padding", "finetune"], choices=["issue2", "padding", "finetune"],
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     shape = TINY if args.quick else BERT_BASE
     b2, s2 = (2, 16) if args.quick else (8, 128)
     b6, s6 = (4, 32) if args.quick else (16, 256)
-    paddings = [0.0, 0.5] if args.quick else [0.0, 0.25, 0.5, 0.75]
+    paddings = args.paddings or ([0.0, 0.5] if args.quick else [0.0, 0.25, 0.5, 0.75])
     meta = {"machine": common.machine_info(args.device), "dtype": args.dtype, "rounds": args.rounds, "warmup": 1,
             "model_shape": shape, "quick": args.quick}
     rows: list[dict] = []
@@ -159,9 +162,21 @@ def main(argv: list[str] | None = None) -> int:
 
     name = (f"model_{args.device}" + ("" if args.dtype == "float32" else f"_{args.dtype}") + ("_compile" if args.compile else "")
             + ("_quick" if args.quick else ""))
-    columns = COLUMNS + (["ratio_vs_transformers_eager"] if "issue2" in args.only else [])
+    # A partial run (--only, --paddings) replaces its own rows in the results file and keeps the others.
+    previous = args.out / f"{name}.json"
+    if previous.is_file():
+        ran = {(row["config"], row["padding"]) for row in rows}
+        kept = [row for row in json.loads(previous.read_text())["rows"] if (row["config"], row["padding"]) not in ran]
+        for row in kept:
+            row.setdefault("rounds", len(row.get("times_ms", [])))
+        if kept:
+            common.progress(f"kept {len(kept)} rows of configurations not run now from {previous}")
+            meta["rows_kept_from_previous_run"] = len(kept)
+        order = {"issue2": 0, "padding": 1, "finetune": 2}
+        rows = sorted(kept + rows, key=lambda row: (order[row["config"]], row["padding"]))
+    columns = COLUMNS + (["ratio_vs_transformers_eager"] if any(row["config"] == "issue2" for row in rows) else [])
     common.write_results(args.out, name, meta, rows, columns,
-                         f"Model benchmark ({args.device}, {args.dtype}, {args.threads} threads, medians of {args.rounds})")
+                         f"Model benchmark ({args.device}, {args.dtype}, {args.threads} threads, median of each row's rounds)")
     padding_rows = [r for r in rows if r["config"] == "padding"]
     if padding_rows:
         series = {}
