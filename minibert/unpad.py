@@ -35,10 +35,10 @@ class Packing:
     cu_seqlens: (N + 1,) int64 cumulative lengths, 0 first, T last.
     indices:    (T,) positions of the real tokens in the flattened (B * S) padded batch,
                 or None when the input came packed.
-    groups:     for the per-length attention: (start, length, rows) for each distinct length,
-                in order of first appearance; rows is None when one sequence has that length
-                (it is the slice start:start + length, no gather needed), else the (g * length,)
-                row indices of its g sequences. Empty on CUDA, which attends jagged tensors directly.
+    groups:     for the per-length attention: (start, length, g, rows) for each distinct length,
+                in order of first appearance; rows is None when the g sequences of that length
+                lie next to each other (they are the slice start:start + g * length, no gather
+                needed), else their (g * length,) row indices. Empty on CUDA, which attends jagged tensors directly.
     order:      (T,) the row each output of the per-length attention goes back to, or None
                 when they come out in packed order already (every length distinct).
     """
@@ -46,7 +46,7 @@ class Packing:
     cu_seqlens: torch.Tensor
     max_seqlen: int
     indices: torch.Tensor | None
-    groups: tuple[tuple[int, int, torch.Tensor | None], ...]
+    groups: tuple[tuple[int, int, int, torch.Tensor | None], ...]
     order: torch.Tensor | None
 
     @property
@@ -89,18 +89,18 @@ def _length_groups(starts: torch.Tensor, lengths: list[int]):
     starts_list = starts.tolist()
     groups = []
     for length, sequences in by_length.items():
-        if len(sequences) == 1:
-            groups.append((starts_list[sequences[0]], length, None))
+        if sequences == list(range(sequences[0], sequences[0] + len(sequences))):  # adjacent: a slice
+            groups.append((starts_list[sequences[0]], length, len(sequences), None))
         else:
             first = starts[torch.tensor(sequences, device=starts.device)]  # (g,)
             rows = (first[:, None] + torch.arange(length, device=starts.device)).flatten()  # (g * length,)
-            groups.append((starts_list[sequences[0]], length, rows))
-    if all(rows is None for _, _, rows in groups):
+            groups.append((starts_list[sequences[0]], length, len(sequences), rows))
+    if all(rows is None for *_, rows in groups):
         return tuple(groups), None  # outputs already in packed order
     # The grouped outputs come out in group order; `order` sends them back to packed order.
     grouped_rows = torch.cat([
-        rows if rows is not None else torch.arange(start, start + length, device=starts.device)
-        for start, length, rows in groups
+        rows if rows is not None else torch.arange(start, start + g * length, device=starts.device)
+        for start, length, g, rows in groups
     ])  # (T,)
     order = torch.empty_like(grouped_rows)
     order[grouped_rows] = torch.arange(grouped_rows.numel(), device=starts.device)
@@ -132,9 +132,9 @@ def varlen_attention(
         context = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)  # (N, nh, j, hd)
         return context.transpose(1, 2).values()  # (T, nh, hd)
     contexts = []
-    for start, L, rows in packing.groups:  # the g sequences of L tokens each
-        if rows is None:  # one sequence: a slice, no copy
-            q_g, k_g, v_g = (t[start : start + L][None].transpose(1, 2) for t in (q, k, v))  # (1, nh, L, hd)
+    for start, L, g, rows in packing.groups:  # the g sequences of L tokens each
+        if rows is None:  # sequences side by side: a slice, no copy
+            q_g, k_g, v_g = (t[start : start + g * L].unflatten(0, (g, L)).transpose(1, 2) for t in (q, k, v))  # (g, nh, L, hd)
         else:
             q_g, k_g, v_g = (t.index_select(0, rows).unflatten(0, (-1, L)).transpose(1, 2) for t in (q, k, v))  # (g, nh, L, hd)
         context = F.scaled_dot_product_attention(q_g, k_g, v_g, dropout_p=dropout_p)  # (g, nh, L, hd)

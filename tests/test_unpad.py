@@ -68,8 +68,8 @@ def test_position_ids_restart_in_each_sequence():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_varlen_attention_equals_attention_per_sequence(device):
-    lengths = [5, 2, 5, 1, 7]
+@pytest.mark.parametrize("lengths", [[5, 2, 5, 1, 7], [4, 4, 4, 2, 2, 6], [3]], ids=["scattered", "side-by-side", "one"])
+def test_varlen_attention_equals_attention_per_sequence(device, lengths):
     q, k, v = (torch.randn(sum(lengths), 3, 8, device=device) for _ in range(3))
     packing = Packing.from_cu_seqlens(cu_seqlens_of(lengths, device))
     got = varlen_attention(q, k, v, packing)
