@@ -16,7 +16,7 @@ from typing import Any
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "tanh")
 POSITION_EMBEDDING_TYPES = ("absolute", "sinusoidal")
-ATTN_IMPLEMENTATIONS = ("eager", "sdpa")
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "unpadded")
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 
 # Runtime choices: they describe how to run a model, not the model, so they are not saved.

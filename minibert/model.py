@@ -20,6 +20,7 @@ from torch import nn
 from minibert.config import BertConfig
 from minibert.outputs import BertModelOutput
 from minibert.pretrained import PreTrainedBert
+from minibert.unpad import Packing, pack, unpack, varlen_attention
 
 # "gelu" is the exact erf form used to train BERT; the tanh forms are approximations.
 ACT2FN = {
@@ -137,12 +138,16 @@ class MultiHeadSelfAttention(nn.Module):
         self.implementation = config.attn_implementation
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, output_attentions: bool = False
+        self, x: torch.Tensor, mask: torch.Tensor | Packing | None, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        dropout_p = self.dropout_p if self.training else 0.0
+        if isinstance(mask, Packing):  # x: (T, H), the real tokens of every sequence (minibert.unpad)
+            q, k, v = self.qkv(x).view(-1, 3, self.num_heads, self.head_dim).unbind(1)  # 3 x (T, nh, hd)
+            context = varlen_attention(q, k, v, mask, dropout_p)  # (T, nh, hd)
+            return self.out(context.flatten(1)), None  # (T, H)
         B, S, H = x.shape
         qkv = self.qkv(x).view(B, S, 3, self.num_heads, self.head_dim)  # (B, S, 3, nh, hd)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, nh, S, hd)
-        dropout_p = self.dropout_p if self.training else 0.0
         if self.implementation == "eager" or output_attentions:
             # The fused kernels never form the probabilities, so asking for them means eager.
             context, probs = eager_attention(q, k, v, mask, dropout_p)
@@ -186,7 +191,7 @@ class EncoderLayer(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, output_attentions: bool = False
+        self, x: torch.Tensor, mask: torch.Tensor | Packing | None, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         attended, probs = self.attention(x, mask, output_attentions)
         x = self.attention_norm(x + self.dropout(attended))  # (B, S, H)
@@ -204,7 +209,7 @@ class Encoder(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        mask: torch.Tensor | None,
+        mask: torch.Tensor | Packing | None,
         output_hidden_states: bool = False,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
@@ -256,6 +261,11 @@ class BertModel(PreTrainedBert):
     `model(input_ids, attention_mask=None, token_type_ids=None, position_ids=None)` returns a
     BertModelOutput with `last_hidden_state` (B, S, H) and `pooler_output` (B, H), plus every
     hidden state and every layer's attention probabilities when asked for.
+
+    With `attn_implementation="unpadded"`, a padded batch runs on its real tokens only
+    (minibert.unpad); outputs are the same on real tokens and zero at pads. Already-packed
+    input, `input_ids` of shape (T,) with `cu_seqlens` (N + 1,), gives (T, H) hidden states
+    and (N, H) pooled outputs, whatever the attn_implementation.
     """
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
@@ -274,8 +284,16 @@ class BertModel(PreTrainedBert):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
         return_dict: bool = True,
+        cu_seqlens: torch.Tensor | None = None,
     ) -> BertModelOutput | tuple:
+        if cu_seqlens is not None:
+            check_packed_inputs(self.config, input_ids, cu_seqlens, attention_mask, token_type_ids, position_ids, output_attentions)
+            out = self.forward_packed(input_ids, Packing.from_cu_seqlens(cu_seqlens), token_type_ids, position_ids, output_hidden_states)
+            return out if return_dict else out.to_tuple()
         check_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids)
+        if self.config.attn_implementation == "unpadded" and not output_attentions and can_unpad(attention_mask):
+            out = self.forward_unpadded(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
+            return out if return_dict else out.to_tuple()
         B, S = input_ids.shape
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
@@ -293,12 +311,118 @@ class BertModel(PreTrainedBert):
         out = BertModelOutput(x, pooled, hidden_states, attentions)
         return out if return_dict else out.to_tuple()
 
+    def forward_unpadded(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> BertModelOutput:
+        """The padded batch's real tokens, packed once here and unpacked once at the end."""
+        B, S = input_ids.shape
+        packing = Packing.from_attention_mask(attention_mask)
+        if position_ids is None:  # positions count from column 0, as on the padded path
+            position_ids = torch.arange(S, device=input_ids.device).expand(B, S)
+        token_type_ids = pack(token_type_ids, packing) if token_type_ids is not None else None
+        out = self.forward_packed(pack(input_ids, packing), packing, token_type_ids, pack(position_ids, packing), output_hidden_states)
+        out.last_hidden_state = unpack(out.last_hidden_state, packing, B, S)  # (B, S, H)
+        if output_hidden_states:
+            out.hidden_states = tuple(unpack(h, packing, B, S) for h in out.hidden_states)
+        return out
+
+    def forward_packed(
+        self,
+        input_ids: torch.Tensor,
+        packing: Packing,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> BertModelOutput:
+        """input_ids (T,): N sequences laid end to end, split where `packing` says."""
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        if position_ids is None:
+            position_ids = packing.position_ids()
+        x = self.embeddings(input_ids, token_type_ids, position_ids)  # (T, H)
+        x, hidden_states, _ = self.encoder(x, packing, output_hidden_states)
+        # Each sequence's first token is its [CLS]: (N, 1, H) for the pooler.
+        pooled = self.pooler(x[packing.cu_seqlens[:-1], None]) if self.pooler is not None else None
+        return BertModelOutput(x, pooled, hidden_states)
+
 
 def attention_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype attention will run in: autocast's when it is on, else the activations'."""
     if torch.is_autocast_enabled(x.device.type):
         return torch.get_autocast_dtype(x.device.type)
     return x.dtype
+
+
+def can_unpad(attention_mask: torch.Tensor | None) -> bool:
+    """Unpad when there is padding to remove and every row starts with a real token: then
+    each sequence's first token is column 0, where the padded path's pooler reads [CLS].
+    (Left-padded batches and empty rows keep the padded path, whose outputs they define.)"""
+    if attention_mask is None:
+        return False
+    keep = attention_mask.to(torch.bool)
+    return bool(keep[:, 0].all()) and not bool(keep.all())
+
+
+def check_packed_inputs(
+    config: BertConfig,
+    input_ids: torch.Tensor,
+    cu_seqlens: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    token_type_ids: torch.Tensor | None,
+    position_ids: torch.Tensor | None,
+    output_attentions: bool,
+) -> None:
+    """Packed input: input_ids (T,) and cu_seqlens (N + 1,) = 0, end of sequence 1, ..., T."""
+    if not isinstance(cu_seqlens, torch.Tensor):
+        raise TypeError(f"cu_seqlens must be a torch.Tensor of sequence offsets, got {type(cu_seqlens).__name__}")
+    if not isinstance(input_ids, torch.Tensor):
+        raise TypeError(f"input_ids must be a torch.Tensor of token ids, got {type(input_ids).__name__}")
+    if input_ids.dim() != 1:
+        raise ValueError(
+            f"with cu_seqlens, input_ids must be packed: shape (total_tokens,), got {tuple(input_ids.shape)}; "
+            "for a padded (batch, sequence) batch pass attention_mask instead of cu_seqlens"
+        )
+    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+        raise ValueError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
+    if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.dtype.is_floating_point or cu_seqlens.dtype == torch.bool:
+        raise ValueError(
+            f"cu_seqlens must be a 1-D integer tensor of N + 1 offsets (0, end of sequence 1, ..., total_tokens), "
+            f"got shape {tuple(cu_seqlens.shape)} and dtype {cu_seqlens.dtype}"
+        )
+    if cu_seqlens.device != input_ids.device:
+        raise ValueError(f"cu_seqlens is on {cu_seqlens.device} but input_ids on {input_ids.device}; put them on the same device")
+    if attention_mask is not None:
+        raise ValueError("packed input has no padding: pass cu_seqlens or attention_mask, not both")
+    if output_attentions:
+        raise ValueError(
+            "output_attentions=True needs the (batch, heads, sequence, sequence) probabilities of a padded batch; "
+            "pass padded input_ids with attention_mask instead of cu_seqlens"
+        )
+    offsets = cu_seqlens.tolist()
+    lengths = [b - a for a, b in zip(offsets, offsets[1:])]
+    if offsets[0] != 0 or offsets[-1] != input_ids.numel() or min(lengths) < 1:
+        raise ValueError(
+            f"cu_seqlens must start at 0, increase strictly (every sequence has at least one token) and end at "
+            f"len(input_ids) = {input_ids.numel()}; got {offsets[:8]}{' ...' if len(offsets) > 8 else ''} ending at {offsets[-1]}"
+        )
+    if max(lengths) > config.max_position_embeddings:
+        raise ValueError(
+            f"a packed sequence has {max(lengths)} tokens but the model has only {config.max_position_embeddings} positions; "
+            "truncate the sequences before packing"
+        )
+    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
+    for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
+        if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
+            raise ValueError(f"{name} has shape {tuple(tensor.shape)} but the packed input_ids has {tuple(input_ids.shape)}; they must match")
+    if token_type_ids is not None:
+        _check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size is", "use 0 for the first segment and 1 for the second")
+    if position_ids is not None:
+        _check_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings is", "positions count from 0")
 
 
 def check_inputs(

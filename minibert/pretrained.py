@@ -12,11 +12,12 @@ Loading, step by step:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -37,6 +38,21 @@ class LoadingInfo:
     initialized_keys: list[str] = field(default_factory=list)  # not in the checkpoint: new weights
     unexpected_keys: list[str] = field(default_factory=list)  # checkpoint names nothing used
     checkpoint_dtype: torch.dtype | None = None
+
+
+@contextlib.contextmanager
+def _on_meta_without_init() -> Iterator[None]:
+    """Build a model on the meta device (nothing allocated), skipping the random init that
+    the checkpoint overwrites anyway. Skipping it matters: on meta tensors `normal_` runs a
+    Python reference implementation that imports torch._dynamo the first time, which cost
+    about 2-3 s and 75 MB of resident memory per process (benchmarks/bench_loading.py)."""
+    normal = nn.init.normal_
+    nn.init.normal_ = lambda tensor, *args, **kwargs: tensor
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        nn.init.normal_ = normal
 
 
 class PreTrainedBert(nn.Module):
@@ -132,7 +148,7 @@ class PreTrainedBert(nn.Module):
         for path in files:
             state.update(weights.read_weights(path))
 
-        with torch.device("meta"):
+        with _on_meta_without_init():
             model = cls(config)
         info = model._load_checkpoint_state(state, ignore_mismatched_sizes)
         info.checkpoint_files = [str(p) for p in files]
