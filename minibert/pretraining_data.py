@@ -88,6 +88,9 @@ class PretrainingDataset(torch.utils.data.IterableDataset):
     """One pass over the corpus (an epoch) yields dicts of `input_ids`, `token_type_ids`
     (lists of ints) and `next_sentence_label` (0 = B follows A, 1 = B is random).
 
+    With `next_sentence=False` (masked-LM only, as for BertForMaskedLM) it yields single
+    segments "[CLS] text [SEP]" packed the same way, without a label.
+
     `set_epoch(n)` changes the order and the pairs, as DistributedSampler.set_epoch does.
     The tokenizer needs `tokenize`, `convert_tokens_to_ids`, `cls_token_id` and `sep_token_id`.
     """
@@ -105,6 +108,7 @@ class PretrainingDataset(torch.utils.data.IterableDataset):
         short_seq_prob: float = 0.1,
         buffer_size: int = 1000,
         pool_size: int = 10000,
+        next_sentence: bool = True,
     ):
         if max_length < 8:
             raise ValueError(f"max_length must be at least 8 to hold [CLS] A [SEP] B [SEP], got {max_length}")
@@ -121,6 +125,7 @@ class PretrainingDataset(torch.utils.data.IterableDataset):
         self.one_document_per_file = one_document_per_file
         self.short_seq_prob = short_seq_prob
         self.buffer_size, self.pool_size = buffer_size, pool_size
+        self.next_sentence = next_sentence
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -160,7 +165,10 @@ class PretrainingDataset(torch.utils.data.IterableDataset):
             k = rng.randrange(len(buffer))
             buffer[k], buffer[-1] = buffer[-1], buffer[k]
             doc_id, segments = buffer.pop()
-            yield from self._document_examples(doc_id, segments, pool, rng)
+            if self.next_sentence:
+                yield from self._document_examples(doc_id, segments, pool, rng)
+            else:
+                yield from self._single_segments(segments, rng)
 
     def _document_examples(
         self, doc_id: int, segments: list[list[int]], pool: deque, rng: random.Random
@@ -203,6 +211,18 @@ class PretrainingDataset(torch.utils.data.IterableDataset):
                 target = self._target_length(max_tokens, rng)
             i += 1
 
+    def _single_segments(self, segments: list[list[int]], rng: random.Random) -> Iterator[dict[str, Any]]:
+        """Without NSP: "[CLS] text [SEP]", consecutive lines of one document packed to the target."""
+        max_tokens = self.max_length - 2
+        target = self._target_length(max_tokens, rng)
+        chunk: list[int] = []
+        for i, segment in enumerate(segments):
+            chunk += segment
+            if i == len(segments) - 1 or len(chunk) >= target:
+                yield self._example(chunk[:max_tokens], None, None)
+                chunk = []
+                target = self._target_length(max_tokens, rng)
+
     def _target_length(self, max_tokens: int, rng: random.Random) -> int:
         # Mostly full-length pairs; sometimes shorter ones, so the model also sees short inputs.
         return rng.randint(2, max_tokens) if rng.random() < self.short_seq_prob else max_tokens
@@ -229,8 +249,10 @@ class PretrainingDataset(torch.utils.data.IterableDataset):
             j += 1
         return segment
 
-    def _example(self, a: list[int], b: list[int], label: int) -> dict[str, Any]:
+    def _example(self, a: list[int], b: list[int] | None, label: int | None) -> dict[str, Any]:
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        if b is None:
+            return {"input_ids": [cls, *a, sep], "token_type_ids": [0] * (len(a) + 2)}
         return {
             "input_ids": [cls, *a, sep, *b, sep],
             "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),

@@ -160,6 +160,18 @@ def test_a_single_document_cannot_make_random_pairs(tmp_path):
         list(PretrainingDataset(path, NumberTokenizer(), max_length=16))
 
 
+def test_without_nsp_segments_are_packed_lines_of_one_document(numbered_corpus):
+    data = PretrainingDataset(numbered_corpus, NumberTokenizer(), max_length=32, next_sentence=False)
+    examples = list(data)
+    assert len(examples) > 300
+    for example in examples:
+        ids = example["input_ids"]
+        assert "next_sentence_label" not in example and example["token_type_ids"] == [0] * len(ids)
+        assert ids[0] == CLS and ids[-1] == SEP and 3 <= len(ids) <= 32
+        tokens = [i - FIRST_ID for i in ids[1:-1]]
+        assert tokens == list(range(tokens[0], tokens[0] + len(tokens))), "consecutive text of one document"
+
+
 def test_truncate_pair_trims_the_longer_segment_and_keeps_both():
     a, b = list(range(10)), list(range(100, 103))
     truncate_pair(a, b, 6, random.Random(0))
