@@ -430,6 +430,11 @@ def pretrain(
     """
     ctx = ctx or DistributedContext()
     output_dir = Path(args.output_dir)
+    if args.max_length > model.config.max_position_embeddings:
+        raise ValueError(
+            f"max_length {args.max_length} is longer than the model's {model.config.max_position_embeddings} "
+            "positions (max_position_embeddings): use a shorter max_length"
+        )
     next_sentence = PretrainingObjective(model).next_sentence
     # Same initial weights on every rank (DDP also broadcasts rank 0's); different dropout per rank.
     torch.manual_seed(args.seed + ctx.rank)
