@@ -435,6 +435,8 @@ def pretrain(
             f"max_length {args.max_length} is longer than the model's {model.config.max_position_embeddings} "
             "positions (max_position_embeddings): use a shorter max_length"
         )
+    if args.mixed_precision == "fp16" and ctx.device.type != "cuda":
+        raise ValueError("mixed_precision='fp16' needs a CUDA device; use 'bf16' on the CPU")
     next_sentence = PretrainingObjective(model).next_sentence
     # Same initial weights on every rank (DDP also broadcasts rank 0's); different dropout per rank.
     torch.manual_seed(args.seed + ctx.rank)
