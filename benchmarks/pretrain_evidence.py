@@ -82,6 +82,7 @@ def run(model, tokenizer, train, evaluation, out: Path, args: argparse.Namespace
         "config": {k: getattr(model.config, k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads",
                                                         "intermediate_size", "vocab_size")},
         "steps": steps, "batch_size": args.batch_size, "max_length": args.max_length, "learning_rate": lr,
+        "eval_batches": args.eval_batches, "logging_steps": args.logging_steps,
         "seconds": time.perf_counter() - start,
         "log": state.log_history,
     }
