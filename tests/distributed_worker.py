@@ -3,11 +3,13 @@
 grads OUT: one optimizer step with DDP and with FSDP, each rank on its half of a fixed batch;
            rank 0 saves the gradients (DDP) and the weights after the step (both) to OUT.
 fail:      rank 1 raises during start-up while rank 0 waits in a collective.
+hang:      rank 1 hangs (sleeps) while rank 0 waits in a collective with a 5-second timeout.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from datetime import timedelta
 
 import torch
@@ -49,7 +51,7 @@ def one_step(strategy: str, ctx, batch) -> tuple[dict, dict]:
 
 def main() -> None:
     mode = sys.argv[1]
-    ctx = distributed.setup("cpu", timeout=timedelta(seconds=30))
+    ctx = distributed.setup("cpu", timeout=timedelta(seconds=5 if mode == "hang" else 30))
     try:
         if mode == "grads":
             batch = {k: v[2 * ctx.rank : 2 * ctx.rank + 2] for k, v in fixed_batch().items()}
@@ -61,6 +63,10 @@ def main() -> None:
             if ctx.rank == 1:
                 raise RuntimeError("rank 1 failed on purpose")
             distributed.barrier(ctx)  # waits for rank 1, which never comes
+        elif mode == "hang":
+            if ctx.rank == 1:
+                time.sleep(300)
+            distributed.barrier(ctx)  # rank 0: gives up after the timeout
     finally:
         distributed.teardown(ctx)
 

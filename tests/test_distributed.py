@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,16 @@ def test_a_failing_rank_stops_the_whole_run_with_its_error():
     result = torchrun("tests/distributed_worker.py", "fail", timeout=120)
     assert result.returncode != 0
     assert "rank 1 failed on purpose" in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_a_hanging_rank_makes_the_others_time_out_instead_of_waiting_forever():
+    # Rank 1 sleeps for 300 s; rank 0's barrier has a 5 s timeout: the job must end long before.
+    start = time.perf_counter()
+    result = torchrun("tests/distributed_worker.py", "hang", timeout=150)
+    assert result.returncode != 0
+    assert time.perf_counter() - start < 120
+    assert "Timed out waiting 5000ms" in result.stderr + result.stdout  # gloo's message, from rank 0
 
 
 @pytest.mark.slow
