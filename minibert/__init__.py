@@ -14,6 +14,8 @@ from minibert.model import (
     eager_attention,
 )
 from minibert.outputs import BertModelOutput, ModelOutput
+from minibert.pretraining import PretrainingArguments, pretrain
+from minibert.pretraining_data import DataCollatorForLanguageModeling, PretrainingDataset
 from minibert.weights import CheckpointError
 
 __version__ = "0.1.0"
@@ -33,4 +35,8 @@ __all__ = [
     "ModelOutput",
     "CheckpointError",
     "ModelNotFoundError",
+    "PretrainingDataset",
+    "DataCollatorForLanguageModeling",
+    "PretrainingArguments",
+    "pretrain",
 ]
