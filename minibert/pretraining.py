@@ -177,6 +177,11 @@ class PretrainingObjective(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
+        if not all(hasattr(model, name) for name in ("bert", "mlm", "get_output_embeddings")):
+            raise TypeError(
+                f"pre-training needs a BertForPreTraining (masked LM + next sentence) or a BertForMaskedLM, "
+                f"got {type(model).__name__}"
+            )
         self.model = model
         self.next_sentence = hasattr(model, "nsp")  # BertForPreTraining has the NSP head; BertForMaskedLM not
 
