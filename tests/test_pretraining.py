@@ -92,6 +92,13 @@ def test_objective_equals_the_model_s_own_loss_and_gradients(cls, counting_corpu
         torch.testing.assert_close(param.grad, expected[name], rtol=0, atol=1e-5, msg=name)
 
 
+def test_a_model_without_an_mlm_head_is_refused():
+    from minibert import BertModel
+
+    with pytest.raises(TypeError, match="needs a BertForPreTraining .* or a BertForMaskedLM, got BertModel"):
+        PretrainingObjective(BertModel(BertConfig(**TINY)))
+
+
 # ---- the loop ---------------------------------------------------------------------------
 
 
