@@ -36,6 +36,9 @@ from minibert.outputs import (
     TokenClassifierOutput,
 )
 from minibert.tokenizer import BatchEncoding, BertTokenizer
+from minibert.outputs import BertModelOutput, ModelOutput
+from minibert.pretraining import PretrainingArguments, pretrain
+from minibert.pretraining_data import DataCollatorForLanguageModeling, PretrainingDataset
 from minibert.weights import CheckpointError
 
 __version__ = "0.1.0"
@@ -80,4 +83,8 @@ __all__ = [
     "plot_attention",
     "attention_html",
     "save_attention",
+    "PretrainingDataset",
+    "DataCollatorForLanguageModeling",
+    "PretrainingArguments",
+    "pretrain",
 ]

@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "minibert.commands.info",
     "minibert.commands.parity",
     "minibert.commands.attention",
+    "minibert.commands.pretrain",
 ]
 
 

@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from minibert.config import BertConfig
 from minibert.outputs import BertModelOutput
@@ -205,6 +206,7 @@ class Encoder(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.gradient_checkpointing = False  # set by model.gradient_checkpointing_enable()
 
     def forward(
         self,
@@ -216,7 +218,12 @@ class Encoder(nn.Module):
         hidden_states = [x] if output_hidden_states else None
         attentions = [] if output_attentions else None
         for layer in self.layers:
-            x, probs = layer(x, mask, output_attentions)
+            if self.gradient_checkpointing and self.training:
+                # Keep only each layer's input; recompute its activations during backward
+                # (same RNG state, so the same dropout): memory for one layer's worth of compute.
+                x, probs = checkpoint(layer, x, mask, output_attentions, use_reentrant=False)
+            else:
+                x, probs = layer(x, mask, output_attentions)
             if output_hidden_states:
                 hidden_states.append(x)
             if output_attentions:

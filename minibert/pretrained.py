@@ -241,6 +241,23 @@ class PreTrainedBert(nn.Module):
 
     # ---- conveniences -----------------------------------------------------------------
 
+    def gradient_checkpointing_enable(self) -> None:
+        """Recompute each encoder layer's activations in backward instead of storing them:
+        less memory for longer sequences or bigger batches, at about one more forward's cost."""
+        self._set_gradient_checkpointing(True)
+
+    def gradient_checkpointing_disable(self) -> None:
+        self._set_gradient_checkpointing(False)
+
+    def _set_gradient_checkpointing(self, enabled: bool) -> None:
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = enabled
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
