@@ -53,19 +53,11 @@ def load_model(model_path, class_name: str, **kwargs):
     return model_path, model
 
 
-def load_tokenizer(model_path, fallback: bool = False):
-    """minibert's tokenizer for the checkpoint; user errors become CommandError.
-
-    With `fallback`, a build without minibert.BertTokenizer uses transformers' (the parity
-    command has transformers anyway)."""
+def load_tokenizer(model_path):
+    """minibert's tokenizer for the checkpoint; user errors become CommandError."""
+    from minibert import BertTokenizer
     from minibert.cli import CommandError
 
-    try:
-        from minibert import BertTokenizer
-    except ImportError:
-        if not fallback:
-            raise CommandError("this build of minibert has no tokenizer (minibert.BertTokenizer)") from None
-        from transformers import BertTokenizerFast as BertTokenizer
     try:
         return BertTokenizer.from_pretrained(model_path)
     except (OSError, ValueError) as exc:

@@ -65,7 +65,7 @@ def _inputs(args, model_path, vocab_size: int):
         input_ids = torch.tensor([ids])
         return input_ids, torch.ones_like(input_ids), torch.zeros_like(input_ids)
     texts = args.text or [DEFAULT_TEXT]
-    tokenizer = load_tokenizer(model_path, fallback=True)
+    tokenizer = load_tokenizer(model_path)
     batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
     return batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")
 
