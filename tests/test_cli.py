@@ -13,13 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import minibert
 from minibert import BertConfig, BertModel
 from minibert.cli import main
 from minibert.commands.demo import NEW_SENTENCES
-
-# Until the tokenizer branch is merged, the tests that tokenize text cannot run.
-needs_tokenizer = pytest.mark.skipif(not hasattr(minibert, "BertTokenizer"), reason="minibert.BertTokenizer not merged yet")
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
@@ -106,7 +102,6 @@ def test_subprocess_bad_input_prints_no_traceback(files, tmp_path):
 
 
 @pytest.mark.slow
-@needs_tokenizer
 def test_demo_end_to_end_reports_dev_accuracy_of_at_least_085(tmp_path, minilm_dir):
     """The README's main-job command, run as a user runs it: the real checkpoint, the shipped
     data, the default settings. The accuracy checked is the one the demo prints."""
@@ -135,7 +130,6 @@ def test_demo_end_to_end_reports_dev_accuracy_of_at_least_085(tmp_path, minilm_d
         assert abs(100 * row["score"] - float(c[1].rstrip("%"))) <= 0.051
 
 
-@needs_tokenizer
 def test_train_then_predict_round_trip_on_a_tiny_model(capsys, tmp_path):
     """train writes a classifier and its tokenizer into --out; predict reads them back."""
     words = "good great fine bad awful poor the film was food".split()

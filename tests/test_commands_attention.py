@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import minibert
 from minibert.cli import main
 
-needs_tokenizer = pytest.mark.skipif(not hasattr(minibert, "BertTokenizer"), reason="minibert.BertTokenizer is not in this build")
 
 
-@needs_tokenizer
 def test_attention_command_writes_a_png_of_one_head(tmp_path, minilm_dir, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "head.png"
@@ -20,7 +17,6 @@ def test_attention_command_writes_a_png_of_one_head(tmp_path, minilm_dir, capsys
     assert capsys.readouterr().out == f"wrote {out} (layer 1, head 4; 9 word pieces)\n"
 
 
-@needs_tokenizer
 def test_attention_command_writes_html_for_a_sentence_pair(tmp_path, minilm_dir, capsys):
     out = tmp_path / "maps.html"
     assert main(["attention", "--model", str(minilm_dir), "--text", "Where is the cat?", "--pair", "On the mat.",

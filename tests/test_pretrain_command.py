@@ -6,12 +6,6 @@ import json
 
 import pytest
 
-import minibert  # noqa: E402
-
-# Interim, until the heads and tokenizer branches are merged into this one: remove then.
-if not (hasattr(minibert, "BertForPreTraining") and hasattr(minibert, "BertTokenizer")):
-    pytest.skip("needs minibert.BertForPreTraining and BertTokenizer (not merged here yet)", allow_module_level=True)
-
 from minibert import BertForMaskedLM, BertForPreTraining, BertTokenizer
 from minibert.cli import main
 

@@ -10,12 +10,6 @@ import shutil
 import pytest
 import torch
 
-import minibert  # noqa: E402
-
-# Interim, until the heads and tokenizer branches are merged into this one: remove then.
-if not hasattr(minibert, "BertForPreTraining"):
-    pytest.skip("needs minibert.BertForPreTraining (heads branch, not merged here yet)", allow_module_level=True)
-
 from minibert import BertConfig, BertForMaskedLM, BertForPreTraining
 from minibert.pretraining import (
     PretrainingArguments,

@@ -9,10 +9,7 @@ import warnings
 import pytest
 import torch
 
-import minibert
-
 transformers = pytest.importorskip("transformers")
-pytestmark = pytest.mark.skipif(not hasattr(minibert, "BertTokenizer"), reason="minibert.BertTokenizer not merged yet")
 
 SENTENCES = [
     "The food was wonderful and the staff were friendly.",
