@@ -4,7 +4,7 @@ docs/make_figures.py makes now, and relative links point at files that exist.
 
 A ```python block whose first line is a comment starting with `# excerpt` is a fragment and
 is not run; ```py blocks are verbatim excerpts of the code (checked by
-tests/test_docs_architecture.py) and ```bash blocks are commands, neither is run here.
+tests/test_docs_excerpts.py) and ```bash blocks are commands, neither is run here.
 Blocks find the real checkpoint with `minibert.commands.embed.default_model_dir()`, or
 write the placeholder "path/to/model", which the test replaces with the real checkpoint's
 directory (the bundled all-MiniLM-L6-v2).
