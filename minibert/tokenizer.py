@@ -839,6 +839,14 @@ class BertTokenizer:
         verbose: bool = True,
     ) -> BatchEncoding:
         """Tokenize one text (or pair) or a batch of them; see the module docstring."""
+        options = dict(
+            add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
+            max_length=max_length, stride=stride, pad_to_multiple_of=pad_to_multiple_of,
+            return_tensors=return_tensors, return_token_type_ids=return_token_type_ids,
+            return_attention_mask=return_attention_mask, return_overflowing_tokens=return_overflowing_tokens,
+            return_special_tokens_mask=return_special_tokens_mask, return_offsets_mapping=return_offsets_mapping,
+            return_length=return_length, pad_to_max_length=pad_to_max_length, verbose=verbose,
+        )
         if text is None:
             raise ValueError("the tokenizer needs text: a string, or a list of strings for a batch (got None)")
         batched = _is_batch(text, "text")
@@ -851,22 +859,8 @@ class BertTokenizer:
             if text_pair is not None and len(text_pair) != len(text):
                 raise ValueError(f"text has {len(text)} texts but text_pair has {len(text_pair)}; they must pair up")
             pairs = list(zip(text, text_pair)) if text_pair is not None else list(text)
-            return self.batch_encode_plus(
-                pairs, add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
-                max_length=max_length, stride=stride, pad_to_multiple_of=pad_to_multiple_of,
-                return_tensors=return_tensors, return_token_type_ids=return_token_type_ids,
-                return_attention_mask=return_attention_mask, return_overflowing_tokens=return_overflowing_tokens,
-                return_special_tokens_mask=return_special_tokens_mask, return_offsets_mapping=return_offsets_mapping,
-                return_length=return_length, pad_to_max_length=pad_to_max_length, verbose=verbose,
-            )
-        return self.encode_plus(
-            text, text_pair, add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
-            max_length=max_length, stride=stride, pad_to_multiple_of=pad_to_multiple_of,
-            return_tensors=return_tensors, return_token_type_ids=return_token_type_ids,
-            return_attention_mask=return_attention_mask, return_overflowing_tokens=return_overflowing_tokens,
-            return_special_tokens_mask=return_special_tokens_mask, return_offsets_mapping=return_offsets_mapping,
-            return_length=return_length, pad_to_max_length=pad_to_max_length, verbose=verbose,
-        )
+            return self.batch_encode_plus(pairs, **options)
+        return self.encode_plus(text, text_pair, **options)
 
     def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True, **kwargs: Any) -> list[int]:
         """The ids of one text (or pair), as a plain list (or a 1-row tensor with return_tensors)."""
