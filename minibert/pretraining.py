@@ -36,6 +36,7 @@ from torch import nn
 from minibert import distributed, weights
 from minibert.distributed import DistributedContext
 from minibert.pretraining_data import IGNORE_INDEX, DataCollatorForLanguageModeling, PretrainingDataset
+from minibert.training import make_optimizer
 
 PRECISIONS = ("no", "bf16", "fp16")
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -101,14 +102,11 @@ class PretrainingState:
 
 
 def create_optimizer(model: nn.Module, args: PretrainingArguments) -> torch.optim.AdamW:
-    """AdamW with BERT's convention: no weight decay on biases and LayerNorm weights."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        (no_decay if param.ndim < 2 else decay).append(param)  # biases and LayerNorm weights are 1-D
-    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
+    """The fine-tuning loop's AdamW (no weight decay on biases and LayerNorm weights) with the
+    pre-training arguments' betas and eps."""
+    return make_optimizer(
+        model, args.learning_rate, args.weight_decay, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon
+    )
 
 
 def linear_schedule(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
