@@ -18,6 +18,7 @@ fail with an error instead of waiting forever, and torchrun then stops the whole
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -156,6 +157,41 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
         return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def full_optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimizer's state in full on the CPU, keyed by parameter name, whatever the
+    wrapping (collective under FSDP: call on every rank)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(
+        unwrap_model(model), optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
+
+
+def load_full_state_dict(
+    model: nn.Module,
+    model_state: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer | None = None,
+    optimizer_state: dict[str, Any] | None = None,
+) -> None:
+    """The inverse of full_state_dict / full_optimizer_state_dict: every rank passes the full
+    state and keeps its part (all of it, or its shard under FSDP)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+
+    model = unwrap_model(model)
+    options = StateDictOptions(full_state_dict=True)
+    set_model_state_dict(model, model_state, options=options)
+    if optimizer is not None:
+        set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)
+
+
+def gradient_sync(model: nn.Module, enabled: bool) -> contextlib.AbstractContextManager:
+    """Under DDP, `gradient_sync(model, False)` skips the all-reduce in backward: for every
+    micro-batch of an accumulated step but the last, whose backward then averages the sum."""
+    if enabled or not isinstance(model, nn.parallel.DistributedDataParallel):
+        return contextlib.nullcontext()
+    return model.no_sync()
 
 
 # ---------------------------------------------------------------------------------------

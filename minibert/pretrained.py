@@ -218,17 +218,28 @@ class PreTrainedBert(nn.Module):
     # ---- saving -----------------------------------------------------------------------
 
     def save_pretrained(
-        self, directory: str | os.PathLike, *, safe_serialization: bool = True, max_shard_size: int | str | None = None
+        self,
+        directory: str | os.PathLike,
+        *,
+        safe_serialization: bool = True,
+        max_shard_size: int | str | None = None,
+        state_dict: dict[str, torch.Tensor] | None = None,
     ) -> Path:
         """Write `config.json` and `model.safetensors` (or shards plus an index, or
         `pytorch_model.bin` with `safe_serialization=False`) in the layout transformers reads.
         Each file is written to a temporary name and renamed, so nothing is left half-written.
+        `state_dict`: the weights to write instead of the module's own, e.g. the full weights
+        gathered from an FSDP-sharded model (minibert.distributed.full_state_dict).
         """
         directory = Path(directory)
         if directory.exists() and not directory.is_dir():
             raise NotADirectoryError(f"{directory} exists and is not a directory")
+        if state_dict is not None and state_dict.keys() != self.state_dict().keys():
+            differ = sorted(state_dict.keys() ^ self.state_dict().keys())
+            raise ValueError(f"state_dict does not hold this model's weights: {len(differ)} names differ, e.g. {differ[0]}")
         directory.mkdir(parents=True, exist_ok=True)
-        state = weights.to_checkpoint_state(self.state_dict(), self.checkpoint_key_map())
+        own = self.state_dict() if state_dict is None else state_dict
+        state = weights.to_checkpoint_state(own, self.checkpoint_key_map())
         if not safe_serialization:
             weights.atomic_write_bytes(directory / weights.PT_WEIGHTS_NAME, lambda tmp: torch.save(
                 {k: v.detach().clone() for k, v in state.items()}, tmp))

@@ -317,12 +317,8 @@ def save_checkpoint(
     state: PretrainingState, rng_state: dict[str, Any], args: PretrainingArguments, ctx: DistributedContext,
 ) -> Path | None:
     """Collect the full state on rank 0 and write it there, atomically (temp dir + rename)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
     model_state = _model_state(model)  # collective under FSDP
-    optimizer_state = get_optimizer_state_dict(
-        distributed.unwrap_model(model), optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
-    )
+    optimizer_state = distributed.full_optimizer_state_dict(model, optimizer)
     rng_states = distributed.gather_objects(rng_state, ctx)
     final = output_dir / f"{CHECKPOINT_PREFIX}{state.step}"
     if ctx.is_main:
@@ -365,8 +361,6 @@ def load_checkpoint(
     ctx: DistributedContext,
 ) -> tuple[PretrainingState, dict[str, Any]]:
     """Every rank reads the checkpoint (a filesystem all ranks see) and takes its own part."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
-
     state = PretrainingState(**json.loads((checkpoint / "trainer_state.json").read_text()))
     if state.world_size != ctx.world_size:
         raise ValueError(
@@ -379,11 +373,9 @@ def load_checkpoint(
     ours, missing, _ = weights.from_checkpoint_state(on_disk, inner.checkpoint_key_map(), expected)
     if missing:
         raise weights.CheckpointError(f"{checkpoint} lacks {', '.join(missing[:5])}: is it from another model?")
-    options = StateDictOptions(full_state_dict=True)
-    objective = distributed.unwrap_model(model)
-    set_model_state_dict(objective, {f"model.{k}": v for k, v in ours.items()}, options=options)
-    set_optimizer_state_dict(
-        objective, optimizer, torch.load(checkpoint / "optimizer.pt", weights_only=True), options=options
+    distributed.load_full_state_dict(
+        model, {f"model.{k}": v for k, v in ours.items()},
+        optimizer, torch.load(checkpoint / "optimizer.pt", weights_only=True),
     )
     others = torch.load(checkpoint / "scheduler.pt", weights_only=True)
     scheduler.load_state_dict(others["scheduler"])
@@ -492,8 +484,7 @@ def pretrain(
             batch = {k: v.to(ctx.device) for k, v in batch.items()}
             last = micro == args.gradient_accumulation_steps - 1
             # DDP all-reduces gradients in backward; skip that on all but the last micro-batch.
-            sync = contextlib.nullcontext() if last or not isinstance(wrapped, nn.parallel.DistributedDataParallel) else wrapped.no_sync()
-            with sync:
+            with distributed.gradient_sync(wrapped, enabled=last):
                 with autocast(ctx.device, args.mixed_precision):
                     output = wrapped(**batch)
                 loss = output.loss / args.gradient_accumulation_steps

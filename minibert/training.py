@@ -18,6 +18,11 @@ Resumable: `output_dir/last-checkpoint/` holds the weights (model.safetensors), 
 (epoch, batch). Each file is written to a temporary name and renamed. A run that is
 interrupted and resumed with `resume=True` ends with the same weights as one that was not.
 
+Several processes: launched with torchrun and given `ctx=minibert.distributed.setup()`, each
+process trains the model (wrapped in DDP, or sharded by FSDP) on its share of every batch; a step with
+`batch_size` examples per process on n processes computes the same gradients as one process
+with a batch n times larger (tested). Only rank 0 writes checkpoints and prints.
+
 A feature is a dict {"input_ids": [int], "token_type_ids": [int] (optional), "labels": int,
 float, [int] (one per token) or [float] (multi-label)}; `collate` pads a batch of them to
 its longest member (dynamic padding).
@@ -40,7 +45,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from minibert import metrics, weights
+from minibert import distributed, metrics, weights
+from minibert.distributed import DistributedContext
 from minibert.pretrained import PreTrainedBert
 
 Feature = dict[str, Any]
@@ -54,7 +60,7 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 class TrainingArguments:
     output_dir: str | os.PathLike | None = None  # where the best model and the last checkpoint go
     num_epochs: int = 3
-    batch_size: int = 16
+    batch_size: int = 16  # per process: a step sees batch_size x processes x gradient_accumulation_steps examples
     eval_batch_size: int = 64
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
@@ -66,7 +72,8 @@ class TrainingArguments:
     metric: str = "accuracy"  # the eval metric that picks the best checkpoint (ties: the lower eval loss)
     save_steps: int | None = None  # also checkpoint every this many optimizer steps (default: each epoch's end)
     load_best_at_end: bool = True  # end with the best epoch's weights, not the last epoch's
-    device: str | None = None  # default: where the model is
+    device: str | None = None  # default: where the model is (with several processes: the context's)
+    strategy: str = "ddp"  # with several processes (torchrun): "ddp" or "fsdp"; see minibert.distributed
     progress: bool = True
     pad_token_id: int | None = None  # default: the model config's
 
@@ -83,6 +90,8 @@ class TrainingArguments:
             raise ValueError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio!r}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.strategy not in distributed.STRATEGIES:
+            raise ValueError(f"strategy must be one of {distributed.STRATEGIES}, got {self.strategy!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
 
@@ -191,6 +200,7 @@ def train(
     resume: bool = False,
     on_step: Callable[[int], None] | None = None,
     save_model: Callable[[Path], None] | None = None,
+    ctx: DistributedContext | None = None,
 ) -> TrainingResult:
     """Fine-tune `model` in place; see the module docstring for the recipe.
 
@@ -198,12 +208,20 @@ def train(
     there with `save_pretrained` after each epoch, together with whatever `save_model(dir)`
     adds (the CLI saves the tokenizer), and `last-checkpoint/` is kept for resuming.
     `on_step(global_step)` is called after each optimizer step.
+
+    `ctx` (from `minibert.distributed.setup()` under torchrun): train on several processes.
+    Every process passes the same features; each optimizer step takes the next
+    `batch_size * world_size` examples of the epoch's order and process r trains on every
+    world_size-th of them, starting at the r-th. Only rank 0 writes files and shows progress.
+    The device is then the context's.
     """
     if not isinstance(args, TrainingArguments):
         raise TypeError(f"args must be a TrainingArguments, got {type(args).__name__}")
     if len(train_features) == 0:
         raise ValueError("the training set is empty")
-    device = torch.device(args.device) if args.device else model.device
+    if ctx is None:
+        ctx = DistributedContext(device=torch.device(args.device) if args.device else model.device)
+    device, world = ctx.device, ctx.world_size
     if args.mixed_precision == "fp16" and device.type != "cuda":
         raise ValueError("mixed_precision='fp16' needs a CUDA device; use 'bf16' on the CPU")
     out_dir = Path(args.output_dir) if args.output_dir is not None else None
@@ -211,21 +229,21 @@ def train(
     if resume:
         checkpoint_dir = find_checkpoint(out_dir)
     pad_id = args.pad_token_id if args.pad_token_id is not None else model.config.pad_token_id
+    show = args.progress and ctx.is_main
 
-    seed_everything(args.seed)
-    model.to(device)
-    if resume:
-        load_weights(model, checkpoint_dir)
-    batches_per_epoch = math.ceil(len(train_features) / args.batch_size)
+    seed_everything(args.seed + ctx.rank)  # the same order everywhere (epoch_order), different dropout per rank
+    wrapped = distributed.wrap_model(model, ctx, args.strategy)
+    global_batch = args.batch_size * world
+    batches_per_epoch = math.ceil(len(train_features) / global_batch)
     steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
     total_steps = steps_per_epoch * args.num_epochs
-    optimizer = make_optimizer(model, args.learning_rate, args.weight_decay)
+    optimizer = make_optimizer(wrapped, args.learning_rate, args.weight_decay)
     scheduler = linear_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=args.mixed_precision == "fp16")
     result = TrainingResult()
     position = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "loss_count": 0}
     if resume:
-        position = load_training_state(checkpoint_dir, optimizer, scheduler, scaler, device, result)
+        position = load_checkpoint(checkpoint_dir, wrapped, optimizer, scheduler, scaler, result, ctx)
     start_epoch, start_batch = position["epoch"], position["batch"]
     best_in_memory = None  # without an output_dir, the best weights are kept here
 
@@ -233,48 +251,61 @@ def train(
     for epoch in range(start_epoch, args.num_epochs):
         model.train()
         order = epoch_order(len(train_features), args.seed, epoch)
-        progress = Progress(batches_per_epoch, f"epoch {epoch + 1}/{args.num_epochs}", args.progress, start=start_batch)
+        progress = Progress(batches_per_epoch, f"epoch {epoch + 1}/{args.num_epochs}", show, start=start_batch)
         loss_sum, loss_count = (position["loss_sum"], position["loss_count"]) if start_batch else (0.0, 0)
         if start_batch == 0:
             result.history.append({"epoch": epoch + 1})
         group: list[list[Feature]] = []
-        all_batches = list(batches(train_features, args.batch_size, order))
+        all_batches = list(batches(train_features, global_batch, order))
         for index in range(start_batch, batches_per_epoch):
             group.append(all_batches[index])
             last = index == batches_per_epoch - 1
             if len(group) < args.gradient_accumulation_steps and not last:
                 continue
-            # One optimizer step over the group's batches; each loss is weighted by its share
-            # of the group's examples, so accumulating k batches equals one batch k times larger.
+            # One optimizer step over the group's batches, all processes together; each loss is
+            # weighted by its share of the step's examples, so accumulating k batches on n
+            # processes equals one batch k * n times larger. (DDP and FSDP average the
+            # processes' gradients, hence the factor `world`.)
             n_examples = sum(len(b) for b in group)
-            for features in group:
+            step_loss = torch.zeros(2, dtype=torch.float64)  # (loss * examples, examples) of this process
+            for i, global_features in enumerate(group):
+                features = global_features[ctx.rank :: world]
+                weight = len(features) / n_examples * world
+                if not features:  # fewer examples than processes: join the backward with weight 0
+                    features = global_features[:1]
+                    weight = 0.0
                 batch = {k: v.to(device) for k, v in collate(features, pad_id).items()}
-                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    loss = model(**batch).loss
-                scaler.scale(loss * (len(features) / n_examples)).backward()
-                loss_sum += loss.item() * len(features)
-                loss_count += len(features)
+                with distributed.gradient_sync(wrapped, enabled=i == len(group) - 1):
+                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                        loss = wrapped(**batch).loss
+                    scaler.scale(loss * weight).backward()
+                if weight:
+                    step_loss += torch.tensor([loss.item() * len(features), len(features)], dtype=torch.float64)
             if args.max_grad_norm is not None:
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.max_grad_norm)
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
             result.global_step += 1
+            step_loss = distributed.all_reduce_sum(step_loss, ctx)
+            loss_sum += step_loss[0].item()
+            loss_count += int(step_loss[1].item())
             progress.update(len(group), n_examples, loss_sum / loss_count, scheduler.get_last_lr()[0])
             group = []
             if on_step is not None:
                 on_step(result.global_step)
             if checkpoint_dir is not None and not last and args.save_steps and result.global_step % args.save_steps == 0:
-                save_checkpoint(model, optimizer, scheduler, scaler, checkpoint_dir, result,
-                                {"epoch": epoch, "batch": index + 1, "loss_sum": loss_sum, "loss_count": loss_count})
+                save_checkpoint(wrapped, optimizer, scheduler, scaler, checkpoint_dir, result,
+                                {"epoch": epoch, "batch": index + 1, "loss_sum": loss_sum, "loss_count": loss_count}, ctx)
         progress.close()
         start_batch = 0
         result.epoch = epoch + 1
         entry = result.history[-1]
         entry["train_loss"] = loss_sum / loss_count
         if eval_features:
+            # Every process scores the whole dev set (small, and FSDP needs all of them in each forward).
             scores = evaluate(model, eval_features, batch_size=args.eval_batch_size, pad_token_id=pad_id,
                               device=device, autocast_dtype=autocast_dtype)
             entry.update({f"eval_{k}": v for k, v in scores.items()})
@@ -283,21 +314,21 @@ def train(
             improved = result.best_metric is None or is_better(args.metric, scores, result)
             if improved:
                 result.best_metric, result.best_loss, result.best_epoch = scores[args.metric], scores["loss"], epoch + 1
-            _log(args.progress, "  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
+            _log(show, "  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
         else:
             improved = True
         if out_dir is not None:
             if improved:
-                save_best(model, out_dir, save_model)
-            save_checkpoint(model, optimizer, scheduler, scaler, checkpoint_dir, result,
-                            {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "loss_count": 0})
+                save_best(wrapped, out_dir, save_model, ctx)
+            save_checkpoint(wrapped, optimizer, scheduler, scaler, checkpoint_dir, result,
+                            {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "loss_count": 0}, ctx)
         elif improved and eval_features and args.load_best_at_end:
-            best_in_memory = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_in_memory = {k: v.clone() for k, v in distributed.full_state_dict(wrapped).items()}
     if args.load_best_at_end and eval_features and result.best_epoch != result.epoch:
         if out_dir is not None:
-            load_weights(model, out_dir)
+            load_weights(wrapped, out_dir)
         elif best_in_memory is not None:
-            model.load_state_dict(best_in_memory)
+            distributed.load_full_state_dict(wrapped, best_in_memory)
     model.eval()
     return result
 
@@ -311,10 +342,14 @@ def is_better(metric: str, scores: dict[str, float], best: TrainingResult) -> bo
     return (sign * scores[metric], -scores["loss"]) > (sign * best.best_metric, -best.best_loss)
 
 
-def save_best(model: PreTrainedBert, out_dir: Path, save_model: Callable[[Path], None] | None) -> None:
-    model.save_pretrained(out_dir)
-    if save_model is not None:
-        save_model(out_dir)
+def save_best(model: torch.nn.Module, out_dir: Path, save_model: Callable[[Path], None] | None,
+              ctx: DistributedContext) -> None:
+    state = distributed.full_state_dict(model)  # every process takes part; rank 0 writes
+    if ctx.is_main:
+        distributed.unwrap_model(model).save_pretrained(out_dir, state_dict=state)
+        if save_model is not None:
+            save_model(out_dir)
+    distributed.barrier(ctx)
 
 
 # ---------------------------------------------------------------------------------------
@@ -385,30 +420,37 @@ def evaluate(
 # ---------------------------------------------------------------------------------------
 
 
-def save_checkpoint(model, optimizer, scheduler, scaler, directory: Path, result: TrainingResult, position: dict) -> None:
+def save_checkpoint(model, optimizer, scheduler, scaler, directory: Path, result: TrainingResult, position: dict,
+                    ctx: DistributedContext) -> None:
     """Write the whole checkpoint into a new directory, then swap it in for the old one: a
-    crash leaves the previous checkpoint or the new one, never new weights with old state."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = directory.with_name(directory.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    state = {
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),
-        "rng": rng_state(),
-        "position": position,
-        "result": dataclasses.asdict(result),
-    }
-    weights.atomic_write_bytes(staging / STATE_FILE, lambda tmp: torch.save(state, tmp))
-    summary = {**position, **{k: v for k, v in dataclasses.asdict(result).items()}}
-    weights.atomic_write_text(staging / STATE_JSON, json.dumps(summary, indent=2) + "\n")
-    old = directory.with_name(directory.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if directory.exists():
-        os.rename(directory, old)
-    os.rename(staging, directory)
-    shutil.rmtree(old, ignore_errors=True)
+    crash leaves the previous checkpoint or the new one, never new weights with old state.
+    Every process takes part (its random generators are saved too); rank 0 writes."""
+    model_state = distributed.full_state_dict(model)
+    optimizer_state = distributed.full_optimizer_state_dict(model, optimizer)
+    rng_states = distributed.gather_objects(rng_state(), ctx)
+    if ctx.is_main:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = directory.with_name(directory.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        distributed.unwrap_model(model).save_pretrained(staging, state_dict=model_state)
+        state = {
+            "optimizer": optimizer_state,
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": rng_states,  # one per process
+            "position": position,
+            "result": dataclasses.asdict(result),
+        }
+        weights.atomic_write_bytes(staging / STATE_FILE, lambda tmp: torch.save(state, tmp))
+        summary = {**position, "world_size": ctx.world_size, **dataclasses.asdict(result)}
+        weights.atomic_write_text(staging / STATE_JSON, json.dumps(summary, indent=2) + "\n")
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            os.rename(directory, old)
+        os.rename(staging, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    distributed.barrier(ctx)
 
 
 def find_checkpoint(out_dir: Path | None) -> Path:
@@ -420,24 +462,33 @@ def find_checkpoint(out_dir: Path | None) -> Path:
     raise FileNotFoundError(f"resume=True but there is no checkpoint to resume from in {out_dir}")
 
 
-def load_weights(model: PreTrainedBert, directory: Path) -> None:
-    """Copy a checkpoint's weights into `model`'s existing parameters (an optimizer made
-    afterwards, or before, keeps pointing at them)."""
+def load_weights(model: torch.nn.Module, directory: Path, optimizer=None, optimizer_state=None) -> None:
+    """Copy a saved model's weights (and optionally an optimizer's state) into `model`'s
+    existing parameters, which an optimizer made before keeps pointing at. Under DDP or FSDP
+    every process calls it and keeps its part."""
+    inner = distributed.unwrap_model(model)
     state = weights.read_safetensors(directory / weights.WEIGHTS_NAME)
-    state = weights.normalize_checkpoint_keys(state, model.backbone_prefix)
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    ours, missing, _ = weights.from_checkpoint_state(state, model.checkpoint_key_map(), expected)
+    state = weights.normalize_checkpoint_keys(state, inner.backbone_prefix)
+    expected = {k: v.shape for k, v in inner.state_dict().items()}
+    ours, missing, _ = weights.from_checkpoint_state(state, inner.checkpoint_key_map(), expected)
     if missing:
         raise weights.CheckpointError(f"{directory} lacks {len(missing)} weights of this model, e.g. {missing[0]}")
-    model.load_state_dict(ours, strict=False)
+    distributed.load_full_state_dict(model, ours, optimizer, optimizer_state)
 
 
-def load_training_state(directory: Path, optimizer, scheduler, scaler, device, result: TrainingResult) -> tuple[int, int]:
+def load_checkpoint(directory: Path, model, optimizer, scheduler, scaler, result: TrainingResult,
+                    ctx: DistributedContext) -> dict:
+    """Restore everything save_checkpoint wrote; returns the data position to continue from."""
     state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
+    if len(state["rng"]) != ctx.world_size:
+        raise ValueError(
+            f"{directory} was written by {len(state['rng'])} process(es) but this run has {ctx.world_size}: "
+            "an exact resume needs the same number (the batches are split by process)"
+        )
+    load_weights(model, directory, optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
-    set_rng_state(state["rng"], device)
+    set_rng_state(state["rng"][ctx.rank], ctx.device)
     for key, value in state["result"].items():
         setattr(result, key, value)
     return state["position"]
