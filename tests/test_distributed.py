@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from minibert import BertConfig, BertForPreTraining, distributed
+from minibert import BertConfig, BertForPreTraining, BertModel, distributed
 from minibert.pretraining import PretrainingObjective
 from minibert.training import TrainingArguments, train
 from minibert.weights import read_weights
@@ -177,3 +177,42 @@ def test_two_process_fine_tuning_equals_one_process_and_resumes_exactly(tmp_path
             torch.testing.assert_close(two[strategy][name], value, rtol=0, atol=1e-10, msg=f"{strategy} {name}")
         resumed, uninterrupted = two[f"{strategy}_resumed"], two[strategy]
         assert [n for n in uninterrupted if not torch.equal(resumed[n], uninterrupted[n])] == [], strategy
+
+
+@pytest.mark.slow
+def test_torchrun_minibert_train_matches_one_process(tmp_path):
+    """`torchrun --nproc-per-node 2 -m minibert train --batch-size 1` against `minibert train
+    --batch-size 2` on one process: the same classifier, written once, with its tokenizer."""
+    words = "good great fine bad awful poor the film was food".split()
+    model_dir = tmp_path / "tiny"
+    model_dir.mkdir()
+    (model_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    torch.manual_seed(0)
+    BertModel(BertConfig(**{**TINY, "vocab_size": 5 + len(words), "max_position_embeddings": 32})).save_pretrained(model_dir)
+    rows = [("the film was good", "pos"), ("the food was great", "pos"), ("the film was bad", "neg"),
+            ("the food was awful", "neg"), ("the film was fine", "pos")]
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+
+    def command(out: Path, batch_size: int) -> list[str]:
+        return ["-m", "minibert", "train", "--model", str(model_dir), "--train", str(data), "--eval", str(data),
+                "--out", str(out), "--epochs", "2", "--batch-size", str(batch_size), "--lr", "1e-3", "--device", "cpu"]
+
+    two = torchrun(*command(tmp_path / "two", 1))
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "2 processes (ddp) on cpu" in two.stderr
+    assert two.stdout.count("best dev accuracy") == 1  # rank 0 alone reports
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    one = subprocess.run([sys.executable, *command(tmp_path / "one", 2)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert "processes" not in one.stderr
+
+    for name in ("vocab.txt", "config.json", "model.safetensors", "last-checkpoint/trainer_state.pt"):
+        assert (tmp_path / "two" / name).is_file(), name
+    theirs, ours = read_weights(tmp_path / "two" / "model.safetensors"), read_weights(tmp_path / "one" / "model.safetensors")
+    assert theirs.keys() == ours.keys()
+    for name in ours:
+        # fp32, 6 AdamW steps: the split sums round differently (see the float64 test above).
+        torch.testing.assert_close(theirs[name], ours[name], rtol=0, atol=1e-5, msg=name)

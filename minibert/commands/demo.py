@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_out_dir(args.out, overwrite=False, resume=False)
     training_args = training_arguments(args, args.out)
-    tokenizer, model = load_classifier(model_path, names)
+    tokenizer, model = load_classifier(model_path, names, args.seed)
     max_length = check_max_length(args.max_length, model)
     train_features = data.encode(train_examples, tokenizer, model.config.label2id, max_length)
     dev_features = data.encode(dev_examples, tokenizer, model.config.label2id, max_length)

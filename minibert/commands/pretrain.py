@@ -10,8 +10,9 @@ Run it again with the same --out to resume from the last checkpoint, exactly.
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
 from pathlib import Path
+
+from minibert.commands.train import add_distributed_arguments, run_on_processes
 
 # Named sizes of Turc et al. (2019), "Well-Read Students Learn Better", and BERT-base itself.
 CONFIG_PRESETS: dict[str, dict[str, int]] = {
@@ -51,35 +52,18 @@ def add_parser(subparsers) -> None:
     p.add_argument("--one-document-per-file", action="store_true")
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
     p.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations: less memory")
-    p.add_argument("--strategy", choices=("ddp", "fsdp"), default="ddp", help="with several processes")
     p.add_argument("--logging-steps", type=int, default=10)
     p.add_argument("--save-steps", type=int, default=500)
     p.add_argument("--save-total-limit", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS",
-                   help="a collective that waits longer (a rank died or hangs) stops the run with an error")
     p.add_argument("--no-progress", action="store_true", help="print one line per logging step instead of a bar")
+    add_distributed_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from minibert import distributed
-    from minibert.cli import CommandError
-
-    try:
-        ctx = distributed.setup(args.device, timeout=timedelta(seconds=args.dist_timeout))
-    except (ValueError, RuntimeError) as exc:
-        raise CommandError(str(exc)) from None
-    try:
-        return _pretrain(args, ctx)
-    except CommandError:
-        raise
-    except (ValueError, OSError) as exc:
-        where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx.is_distributed else ""
-        raise CommandError(f"{exc}{where}") from None
-    finally:
-        distributed.teardown(ctx)
+    return run_on_processes(args, _pretrain)
 
 
 def _pretrain(args: argparse.Namespace, ctx) -> int:

@@ -6,6 +6,11 @@
 The best model (by dev accuracy; the last one without --eval) and its tokenizer go to --out,
 ready for `minibert predict --model my-classifier`; `--out/last-checkpoint/` lets an
 interrupted run continue with --resume.
+
+    torchrun --nproc-per-node 4 -m minibert train ...    # 4 processes, --batch-size examples each
+
+Under torchrun the same command trains on several processes (DDP, or FSDP with --strategy fsdp);
+without it, on one.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 
 def add_parser(subparsers) -> None:
@@ -24,6 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="output directory for the fine-tuned model")
     add_data_arguments(p)
     add_training_arguments(p)
+    add_distributed_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="write into --out even if it is not empty")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from --out/last-checkpoint")
     p.set_defaults(run=run)
@@ -39,7 +47,8 @@ def add_training_arguments(
     p: argparse.ArgumentParser, epochs: int = 3, batch_size: int = 16, lr: float = 5e-5, max_length: int | None = None
 ) -> None:
     p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the training data (default: {epochs})")
-    p.add_argument("--batch-size", type=int, default=batch_size, help=f"examples per batch (default: {batch_size})")
+    p.add_argument("--batch-size", type=int, default=batch_size,
+                   help=f"examples per batch (per process under torchrun; default: {batch_size})")
     p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr:g})")
     p.add_argument("--max-length", type=int, default=max_length,
                    help=f"truncate texts to this many tokens (default: {max_length or '128, or the model maximum if smaller'})")
@@ -47,6 +56,40 @@ def add_training_arguments(
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no", help="autocast dtype (fp16: CUDA only)")
     p.add_argument("--gradient-accumulation", type=int, default=1, help="batches per optimizer step (default: 1)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+
+
+def add_distributed_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", choices=("ddp", "fsdp"), default="ddp",
+                   help="under torchrun: ddp (every process holds the whole model) or fsdp (weights sharded "
+                   "across processes, for a model too large for one device); default: ddp")
+    p.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="under torchrun: a collective that waits longer (a process died or hangs) stops the run "
+                   "with an error (default: 600)")
+
+
+def run_on_processes(args: argparse.Namespace, body: Callable) -> int:
+    """`body(args, ctx)` in the process group that torchrun's environment describes, or as
+    one process without it; the group is left however `body` ends."""
+    from minibert import distributed
+    from minibert.cli import CommandError
+
+    if not args.dist_timeout > 0:
+        raise CommandError(f"--dist-timeout must be a positive number of seconds, got {args.dist_timeout}")
+    try:
+        ctx = distributed.setup(args.device, timeout=timedelta(seconds=args.dist_timeout))
+    except (ValueError, RuntimeError) as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        return body(args, ctx)
+    except CommandError as exc:
+        if ctx.is_distributed:
+            raise CommandError(f"{exc} (rank {ctx.rank} of {ctx.world_size})") from None
+        raise
+    except (ValueError, OSError) as exc:
+        where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx.is_distributed else ""
+        raise CommandError(f"{exc}{where}") from None
+    finally:
+        distributed.teardown(ctx)
 
 
 def resolve_model(model: str | None) -> str:
@@ -71,14 +114,18 @@ def check_out_dir(out: Path, overwrite: bool, resume: bool) -> None:
         raise CommandError(f"--out {out} exists and is not empty; choose another directory, or pass --overwrite (or --resume)")
 
 
-def load_classifier(model_path: str, label_names: list[str]):
+def load_classifier(model_path: str, label_names: list[str], seed: int, announce: bool = True):
     """Tokenizer and BertForSequenceClassification with these labels; a new classifier layer
-    is announced in one line instead of a Python warning."""
+    is drawn from `seed` (reproducible, and the same on every process) and announced in one
+    line instead of a Python warning."""
+    import torch
+
     from minibert import BertForSequenceClassification
     from minibert.cli import CommandError
     from minibert.hub import ModelNotFoundError
 
     id2label = dict(enumerate(label_names))
+    torch.manual_seed(seed)
     try:
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
@@ -91,12 +138,12 @@ def load_classifier(model_path: str, label_names: list[str]):
     except (ModelNotFoundError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
     new = model.loading_info.initialized_keys
-    if new:
+    if new and announce:
         print(f"note: new classifier layer for {len(label_names)} labels ({', '.join(new)}); it is trained now", file=sys.stderr)
     return tokenizer, model
 
 
-def training_arguments(args: argparse.Namespace, out: Path | None):
+def training_arguments(args: argparse.Namespace, out: Path | None, strategy: str = "ddp"):
     from minibert.cli import CommandError
     from minibert.training import TrainingArguments
 
@@ -104,7 +151,7 @@ def training_arguments(args: argparse.Namespace, out: Path | None):
         return TrainingArguments(
             output_dir=out, num_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
             mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.gradient_accumulation,
-            device=args.device or default_device(),
+            device=args.device or default_device(), strategy=strategy,
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
@@ -128,6 +175,10 @@ def check_max_length(max_length: int | None, model) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_on_processes(args, _train)
+
+
+def _train(args: argparse.Namespace, ctx) -> int:
     from minibert import data
     from minibert.cli import CommandError
     from minibert.training import train
@@ -142,20 +193,25 @@ def run(args: argparse.Namespace) -> int:
     except data.DataError as exc:
         raise CommandError(str(exc)) from None
     check_out_dir(args.out, args.overwrite, args.resume)
-    training_args = training_arguments(args, args.out)
-    tokenizer, model = load_classifier(model_path, names)
+    training_args = training_arguments(args, args.out, args.strategy)
+    tokenizer, model = load_classifier(model_path, names, args.seed, announce=ctx.is_main)
     max_length = check_max_length(args.max_length, model)
     label2id = model.config.label2id
     train_features = data.encode(train_examples, tokenizer, label2id, max_length)
     eval_features = data.encode(eval_examples, tokenizer, label2id, max_length) if eval_examples else None
 
-    print(f"fine-tuning {model_path} on {len(train_examples)} examples ({len(names)} labels: {', '.join(names)})"
-          + (f", evaluating on {len(eval_examples)}" if eval_examples else ""), file=sys.stderr)
+    if ctx.is_main:
+        print(f"fine-tuning {model_path} on {len(train_examples)} examples ({len(names)} labels: {', '.join(names)})"
+              + (f", evaluating on {len(eval_examples)}" if eval_examples else "")
+              + (f"; {ctx.world_size} processes ({args.strategy}) on {ctx.device.type}" if ctx.is_distributed else ""),
+              file=sys.stderr)
     try:
         result = train(model, train_features, training_args, eval_features, resume=args.resume,
-                       save_model=tokenizer.save_pretrained)
+                       save_model=tokenizer.save_pretrained, ctx=ctx)
     except FileNotFoundError as exc:
         raise CommandError(str(exc)) from None
+    if not ctx.is_main:
+        return 0
     if eval_features:
         print(f"best dev accuracy {result.best_metric:.4f} (epoch {result.best_epoch}); model saved to {args.out}")
     else:
