@@ -1,7 +1,8 @@
 """Run by tests/test_distributed.py under `torchrun --nproc-per-node 2`: one job per mode.
 
 grads OUT: one optimizer step with DDP and with FSDP, each rank on its half of a fixed batch;
-           rank 0 saves the gradients (DDP) and the weights after the step (both) to OUT.
+           rank 0 saves the gradients (DDP, also with gradient checkpointing) and the weights
+           after the step (both) to OUT.
 finetune OUT DIR: minibert.training.train() with DDP and with FSDP: each step's gradients
            (DDP), the final weights, and the final weights of a run interrupted at step 5
            and resumed from its checkpoint in DIR; rank 0 saves them to OUT.
@@ -43,9 +44,11 @@ def fixed_batch() -> dict[str, torch.Tensor]:
             "labels": labels, "next_sentence_label": torch.tensor([0, 1, 1, 0])}
 
 
-def one_step(strategy: str, ctx, batch) -> tuple[dict, dict]:
+def one_step(strategy: str, ctx, batch, gradient_checkpointing: bool = False) -> tuple[dict, dict]:
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig(**TINY)).train()
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable()
     wrapped = distributed.wrap_model(PretrainingObjective(model), ctx, strategy)
     # Plain SGD: the weights after the step differ from the reference as little as the gradients do
     # (Adam's first step, lr * g / |g|, would amplify rounding in near-zero gradients).
@@ -138,8 +141,10 @@ def main() -> None:
             batch = {k: v[2 * ctx.rank : 2 * ctx.rank + 2] for k, v in fixed_batch().items()}
             grads, ddp_weights = one_step("ddp", ctx, batch)
             _, fsdp_weights = one_step("fsdp", ctx, batch)
+            checkpointed, _ = one_step("ddp", ctx, batch, gradient_checkpointing=True)
             if ctx.is_main:
-                torch.save({"grads": grads, "ddp": ddp_weights, "fsdp": fsdp_weights}, sys.argv[2])
+                torch.save({"grads": grads, "ddp": ddp_weights, "fsdp": fsdp_weights,
+                            "checkpointed_grads": checkpointed}, sys.argv[2])
         elif mode == "finetune":
             results = finetune(ctx, Path(sys.argv[3]))
             if ctx.is_main:

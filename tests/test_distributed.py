@@ -68,7 +68,8 @@ def test_unknown_strategy_is_rejected():
 @pytest.mark.slow
 def test_two_process_step_equals_one_process_on_the_combined_batch(tmp_path):
     """DDP: each rank's gradients after backward on its half of the batch equal the single
-    process's gradients on the whole batch. DDP and FSDP: so do the weights after the step."""
+    process's gradients on the whole batch, with and without gradient checkpointing. DDP and
+    FSDP: so do the weights after the step."""
     out = tmp_path / "two.pt"
     result = torchrun("tests/distributed_worker.py", "grads", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -88,6 +89,10 @@ def test_two_process_step_equals_one_process_on_the_combined_batch(tmp_path):
     assert {n.removeprefix("module.") for n in two["grads"]} == set(grads)
     for name, grad in two["grads"].items():
         torch.testing.assert_close(grad, grads[name.removeprefix("module.")], rtol=0, atol=1e-6, msg=name)
+    # Gradient checkpointing under DDP (non-reentrant recomputation): the same gradients.
+    assert two["checkpointed_grads"].keys() == two["grads"].keys()
+    for name, grad in two["checkpointed_grads"].items():
+        torch.testing.assert_close(grad, grads[name.removeprefix("module.")], rtol=0, atol=1e-6, msg=f"checkpointed {name}")
     for strategy in ("ddp", "fsdp"):
         assert two[strategy].keys() == weights.keys()
         for name, value in weights.items():
