@@ -182,6 +182,7 @@ def main() -> None:
             results["scratch"]["preset"] = args.config
             print(f"scratch done in {results['scratch']['seconds']:.0f}s", flush=True)
         if args.only in (None, "continued"):
+            torch.manual_seed(0)  # the new MLM head's initial weights, whether or not the scratch run came first
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 model = BertForMaskedLM.from_pretrained(minilm)

@@ -99,6 +99,10 @@ def section(results: Path) -> str:
         for suffix in plot_suffixes:
             if (results / f"{name}{suffix}.png").is_file():
                 parts.append(f"![{name}{suffix}](results/{name}{suffix}.png)\n")
+    throughput = results / "pretrain_throughput.md"
+    if throughput.is_file():
+        parts.append("### Pre-training throughput: one process vs two (`benchmarks/bench_pretrain.py`)\n\n"
+                     + throughput.read_text().strip() + "\n")
     gpu = results / "gpu"
     tables = sorted(gpu.glob("*.md")) if gpu.is_dir() else []
     if tables:

@@ -11,4 +11,6 @@ for script in bench_model bench_loading bench_attention bench_end_to_end; do
 done
 echo "=== bench_model --compile $(date -u +%H:%M:%S)"
 "$PY" -m benchmarks.bench_model --device cpu --only issue2 --compile || echo "=== bench_model --compile failed: exit $?"
+echo "=== bench_pretrain $(date -u +%H:%M:%S)"
+"$PY" benchmarks/bench_pretrain.py || echo "=== bench_pretrain failed: exit $?"
 "$PY" -m benchmarks.report

@@ -56,7 +56,8 @@ def train_args(files, out, **changes):
     ({"--eval": "dev_new_label.csv"}, "labels the training data never shows: 'neutral'"),
     ({"--train": "blank_text.csv"}, "row 3: the 'text' column is empty"),
     ({}, "has a config.json but no weights"),
-], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights"])
+    ({"--dist-timeout": "0"}, "--dist-timeout must be a positive number of seconds, got 0.0"),
+], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout"])
 def test_train_bad_input_is_one_line_and_exit_2(capsys, files, tmp_path, changes, message):
     changes = {k: (str(files / v) if k in ("--train", "--eval") and v != "missing.csv" else v) for k, v in changes.items()}
     code, err = run_cli(capsys, *train_args(files, tmp_path / "out", **changes))

@@ -125,6 +125,17 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
         train(tiny_model(), toy_features(4), TrainingArguments(output_dir=tmp_path, progress=False), resume=True)
 
 
+def test_resume_with_another_number_of_processes_is_a_clear_error(tmp_path):
+    train(tiny_model(), toy_features(4), TrainingArguments(output_dir=tmp_path, num_epochs=1, progress=False))
+    state_file = tmp_path / LAST_CHECKPOINT / STATE_FILE
+    state = torch.load(state_file, weights_only=True)
+    assert len(state["rng"]) == 1  # one random state per process
+    state["rng"] = state["rng"] * 2  # as if written by 2 processes
+    torch.save(state, state_file)
+    with pytest.raises(ValueError, match="written by 2 process\\(es\\) but this run has 1"):
+        train(tiny_model(), toy_features(4), TrainingArguments(output_dir=tmp_path, num_epochs=2, progress=False), resume=True)
+
+
 def test_gradient_accumulation_equals_one_larger_batch():
     data = toy_features(16)
     common = dict(num_epochs=1, learning_rate=1e-3, progress=False)
