@@ -154,7 +154,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--logging-steps", type=int, default=10)
-    p.add_argument("--eval-batches", type=int, default=4)
+    p.add_argument("--eval-batches", type=int, default=8)
     p.add_argument("--document-lines", type=int, default=20)
     p.add_argument("--out", type=Path, default=FIGURES / "pretrain_evidence.json")
     p.add_argument("--docs-only", action="store_true", help="redraw the figure and docs table from the JSON")
