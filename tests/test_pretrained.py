@@ -110,6 +110,19 @@ def test_minibert_round_trip_is_bit_exact(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_save_pretrained_writes_a_given_state_dict_and_refuses_another_models(tmp_path):
+    """state_dict=: what training saves for a model whose own tensors are shards (FSDP)."""
+    model, other = BertModel(BertConfig(**SMALL)), BertModel(BertConfig(**SMALL))
+    model.save_pretrained(tmp_path / "other", state_dict=other.state_dict())
+    loaded = BertModel.from_pretrained(tmp_path / "other")
+    for (name, a), b in zip(other.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+    partial = {k: v for k, v in model.state_dict().items() if "pooler" not in k}
+    with pytest.raises(ValueError, match="state_dict does not hold this model's weights: 2 names differ, e.g. pooler"):
+        model.save_pretrained(tmp_path / "partial", state_dict=partial)
+    assert not (tmp_path / "partial").exists()
+
+
 def test_missing_backbone_weight_is_an_error_naming_the_key(tmp_path):
     write_legacy_checkpoint(tmp_path, SMALL, "bin")
     state = torch.load(tmp_path / "pytorch_model.bin", weights_only=True)
