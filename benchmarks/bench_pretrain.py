@@ -58,7 +58,7 @@ def run(processes: int, threads: int, corpus: Path, out: Path, args: argparse.Na
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="mini")
-    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--steps", type=int, default=16)
     p.add_argument("--logging-steps", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-length", type=int, default=64)
