@@ -7,8 +7,8 @@ hidden 384) and a linear classifier on the pooled output (random weights: the la
 not matter, the work does). Each variant is timed over the whole set of texts, alternating
 with the others in one process; tokens/s = real (non-pad) tokens / median time.
 
-Variants: each library with its own tokenizer (minibert.BertTokenizer when minibert has
-one, else transformers' fast tokenizer for both, noted in the JSON) and its attention paths.
+Variants: each library with its own tokenizer (minibert.BertTokenizer, pure Python;
+transformers' fast tokenizer, Rust) and its attention paths.
 
 Run: python -m benchmarks.bench_end_to_end [--quick] [--texts 128] [--with-eager]
 """
@@ -42,14 +42,6 @@ def read_texts(n: int) -> list[str]:
         raise SystemExit(f"the corpus is absent ({CORPUS}); see ../shared/corpus/README.md")
     texts = [line for line in CORPUS.read_text(encoding="utf-8").split("\n") if line.strip()]
     return texts[:n]
-
-
-def minibert_tokenizer(path: Path):
-    try:
-        from minibert import BertTokenizer  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return BertTokenizer.from_pretrained(path)
 
 
 def classify(tokenizer, model: nn.Module, head: nn.Module, texts: list[str], batch_size: int, max_length: int, device: str):
@@ -91,15 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     path = checkpoint_dir()
     texts = read_texts(n)
     hf_tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-    own = minibert_tokenizer(path)
-    our_tokenizer, our_tokenizer_name = (own, "minibert") if own is not None else (hf_tokenizer, "transformers (minibert has no tokenizer yet)")
+    our_tokenizer = minibert.BertTokenizer.from_pretrained(path)
     torch.manual_seed(0)
     head = nn.Linear(384, 2).to(args.device).eval()
     variants, tokenizers = {}, {}
     for impl in ("unpadded", "sdpa"):
         model = minibert.BertModel.from_pretrained(path, attn_implementation=impl, device=args.device)
         variants[f"minibert {impl}"] = classify(our_tokenizer, model, head, texts, args.batch_size, args.max_length, args.device)
-        tokenizers[f"minibert {impl}"] = our_tokenizer_name
+        tokenizers[f"minibert {impl}"] = "minibert"
     for impl in ("sdpa", "eager") if args.with_eager else ("sdpa",):
         model = transformers.BertModel.from_pretrained(path, attn_implementation=impl).to(args.device).eval()
         variants[f"transformers {impl}"] = classify(hf_tokenizer, model, head, texts, args.batch_size, args.max_length, args.device)
