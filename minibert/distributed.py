@@ -169,21 +169,19 @@ def full_optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer
     )
 
 
-def load_full_state_dict(
-    model: nn.Module,
-    model_state: dict[str, torch.Tensor],
-    optimizer: torch.optim.Optimizer | None = None,
-    optimizer_state: dict[str, Any] | None = None,
-) -> None:
-    """The inverse of full_state_dict / full_optimizer_state_dict: every rank passes the full
-    state and keeps its part (all of it, or its shard under FSDP)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+def load_full_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """The inverse of full_state_dict: every rank passes all the weights and keeps its part
+    (all of them, or its shard under FSDP)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    model = unwrap_model(model)
-    options = StateDictOptions(full_state_dict=True)
-    set_model_state_dict(model, model_state, options=options)
-    if optimizer is not None:
-        set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)
+    set_model_state_dict(unwrap_model(model), state, options=StateDictOptions(full_state_dict=True))
+
+
+def load_full_optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """The inverse of full_optimizer_state_dict, the same way."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(unwrap_model(model), optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 
 def gradient_sync(model: nn.Module, enabled: bool) -> contextlib.AbstractContextManager:

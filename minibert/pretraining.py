@@ -373,10 +373,8 @@ def load_checkpoint(
     ours, missing, _ = weights.from_checkpoint_state(on_disk, inner.checkpoint_key_map(), expected)
     if missing:
         raise weights.CheckpointError(f"{checkpoint} lacks {', '.join(missing[:5])}: is it from another model?")
-    distributed.load_full_state_dict(
-        model, {f"model.{k}": v for k, v in ours.items()},
-        optimizer, torch.load(checkpoint / "optimizer.pt", weights_only=True),
-    )
+    distributed.load_full_state_dict(model, {f"model.{k}": v for k, v in ours.items()})
+    distributed.load_full_optimizer_state_dict(model, optimizer, torch.load(checkpoint / "optimizer.pt", weights_only=True))
     others = torch.load(checkpoint / "scheduler.pt", weights_only=True)
     scheduler.load_state_dict(others["scheduler"])
     if scaler is not None and others["scaler"]:

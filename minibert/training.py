@@ -462,10 +462,9 @@ def find_checkpoint(out_dir: Path | None) -> Path:
     raise FileNotFoundError(f"resume=True but there is no checkpoint to resume from in {out_dir}")
 
 
-def load_weights(model: torch.nn.Module, directory: Path, optimizer=None, optimizer_state=None) -> None:
-    """Copy a saved model's weights (and optionally an optimizer's state) into `model`'s
-    existing parameters, which an optimizer made before keeps pointing at. Under DDP or FSDP
-    every process calls it and keeps its part."""
+def load_weights(model: torch.nn.Module, directory: Path) -> None:
+    """Copy a saved model's weights into `model`'s existing parameters, which an optimizer
+    made before keeps pointing at. Under DDP or FSDP every process calls it and keeps its part."""
     inner = distributed.unwrap_model(model)
     state = weights.read_safetensors(directory / weights.WEIGHTS_NAME)
     state = weights.normalize_checkpoint_keys(state, inner.backbone_prefix)
@@ -473,7 +472,7 @@ def load_weights(model: torch.nn.Module, directory: Path, optimizer=None, optimi
     ours, missing, _ = weights.from_checkpoint_state(state, inner.checkpoint_key_map(), expected)
     if missing:
         raise weights.CheckpointError(f"{directory} lacks {len(missing)} weights of this model, e.g. {missing[0]}")
-    distributed.load_full_state_dict(model, ours, optimizer, optimizer_state)
+    distributed.load_full_state_dict(model, ours)
 
 
 def load_checkpoint(directory: Path, model, optimizer, scheduler, scaler, result: TrainingResult,
@@ -485,7 +484,8 @@ def load_checkpoint(directory: Path, model, optimizer, scheduler, scaler, result
             f"{directory} was written by {len(state['rng'])} process(es) but this run has {ctx.world_size}: "
             "an exact resume needs the same number (the batches are split by process)"
         )
-    load_weights(model, directory, optimizer, state["optimizer"])
+    load_weights(model, directory)
+    distributed.load_full_optimizer_state_dict(model, optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"][ctx.rank], ctx.device)
