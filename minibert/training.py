@@ -297,8 +297,8 @@ def train(
             if on_step is not None:
                 on_step(result.global_step)
             if checkpoint_dir is not None and not last and args.save_steps and result.global_step % args.save_steps == 0:
-                save_checkpoint(wrapped, optimizer, scheduler, scaler, checkpoint_dir, result,
-                                {"epoch": epoch, "batch": index + 1, "loss_sum": loss_sum, "loss_count": loss_count}, ctx)
+                save_checkpoint(wrapped, distributed.full_state_dict(wrapped), optimizer, scheduler, scaler, checkpoint_dir,
+                                result, {"epoch": epoch, "batch": index + 1, "loss_sum": loss_sum, "loss_count": loss_count}, ctx)
         progress.close()
         start_batch = 0
         result.epoch = epoch + 1
@@ -318,9 +318,10 @@ def train(
         else:
             improved = True
         if out_dir is not None:
+            model_state = distributed.full_state_dict(wrapped)  # gathered once for both files (a collective under FSDP)
             if improved:
-                save_best(wrapped, out_dir, save_model, ctx)
-            save_checkpoint(wrapped, optimizer, scheduler, scaler, checkpoint_dir, result,
+                save_best(wrapped, model_state, out_dir, save_model, ctx)
+            save_checkpoint(wrapped, model_state, optimizer, scheduler, scaler, checkpoint_dir, result,
                             {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "loss_count": 0}, ctx)
         elif improved and eval_features and args.load_best_at_end:
             best_in_memory = {k: v.clone() for k, v in distributed.full_state_dict(wrapped).items()}
@@ -342,11 +343,11 @@ def is_better(metric: str, scores: dict[str, float], best: TrainingResult) -> bo
     return (sign * scores[metric], -scores["loss"]) > (sign * best.best_metric, -best.best_loss)
 
 
-def save_best(model: torch.nn.Module, out_dir: Path, save_model: Callable[[Path], None] | None,
-              ctx: DistributedContext) -> None:
-    state = distributed.full_state_dict(model)  # every process takes part; rank 0 writes
+def save_best(model: torch.nn.Module, model_state: dict[str, torch.Tensor], out_dir: Path,
+              save_model: Callable[[Path], None] | None, ctx: DistributedContext) -> None:
+    """`model_state`: distributed.full_state_dict(model). Rank 0 writes; the others wait."""
     if ctx.is_main:
-        distributed.unwrap_model(model).save_pretrained(out_dir, state_dict=state)
+        distributed.unwrap_model(model).save_pretrained(out_dir, state_dict=model_state)
         if save_model is not None:
             save_model(out_dir)
     distributed.barrier(ctx)
@@ -420,12 +421,12 @@ def evaluate(
 # ---------------------------------------------------------------------------------------
 
 
-def save_checkpoint(model, optimizer, scheduler, scaler, directory: Path, result: TrainingResult, position: dict,
-                    ctx: DistributedContext) -> None:
+def save_checkpoint(model, model_state: dict[str, torch.Tensor], optimizer, scheduler, scaler, directory: Path,
+                    result: TrainingResult, position: dict, ctx: DistributedContext) -> None:
     """Write the whole checkpoint into a new directory, then swap it in for the old one: a
     crash leaves the previous checkpoint or the new one, never new weights with old state.
-    Every process takes part (its random generators are saved too); rank 0 writes."""
-    model_state = distributed.full_state_dict(model)
+    `model_state`: distributed.full_state_dict(model). Every process takes part (its random
+    generators are saved too); rank 0 writes."""
     optimizer_state = distributed.full_optimizer_state_dict(model, optimizer)
     rng_states = distributed.gather_objects(rng_state(), ctx)
     if ctx.is_main:
