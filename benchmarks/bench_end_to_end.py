@@ -1,6 +1,6 @@
 """End to end: "classify N texts", tokenization included, minibert vs transformers.
 
-Real English paragraphs from ../shared/corpus (the Debian handbook, in file order), in
+Real English paragraphs from corpus/ (the Debian handbook, in file order), in
 batches of --batch-size, each batch tokenized, padded to its longest text (at most
 --max-length tokens), run through the real all-MiniLM-L6-v2 checkpoint (BERT, 6 layers,
 hidden 384) and a linear classifier on the pooled output (random weights: the label does
@@ -26,7 +26,7 @@ from torch import nn  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 
-CORPUS = common.ROOT.parent / "shared" / "corpus" / "en_debian_handbook.txt"
+CORPUS = common.ROOT / "corpus" / "en_debian_handbook.txt"
 COLUMNS = ["variant", "tokenizer", "texts", "real_tokens", "padding", "median_s", "tokens_per_s", "speedup_vs_transformers_sdpa"]
 
 
@@ -39,7 +39,7 @@ def checkpoint_dir() -> Path:
 
 def read_texts(n: int) -> list[str]:
     if not CORPUS.is_file():
-        raise SystemExit(f"the corpus is absent ({CORPUS}); see ../shared/corpus/README.md")
+        raise SystemExit(f"the corpus is absent ({CORPUS}); see corpus/README.md")
     texts = [line for line in CORPUS.read_text(encoding="utf-8").split("\n") if line.strip()]
     return texts[:n]
 

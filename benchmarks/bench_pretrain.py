@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "en_debian_reference.txt"
+CORPUS = ROOT / "corpus" / "en_debian_reference.txt"
 RESULTS = ROOT / "benchmarks" / "results"
 
 

@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "corpus"
 CORPUS_FILES = ("en_debian_handbook.txt", "en_debian_reference.txt")
 BATCH = 256
 SHORT = {"minibert": "minibert", "transformers legacy (pure Python)": "legacy", "transformers (Rust tokenizers)": "rust"}

@@ -1,7 +1,7 @@
 """Evidence that pre-training works, on real English text, sized for a CPU in minutes.
 
 (a) from scratch: a BERT of the `small` size (or --config) trained with masked-LM + NSP on
-    the Debian Administrator's Handbook and Debian Reference (../shared/corpus, GPL/CC-BY-SA);
+    the Debian Administrator's Handbook and Debian Reference (corpus/, GPL/CC-BY-SA);
     its training and held-out masked-LM loss are logged.
 (b) continued pre-training: the real all-MiniLM-L6-v2 weights as BertForMaskedLM. Its
     checkpoint has no MLM head, so the head (transform + LayerNorm + output bias) is newly
@@ -39,7 +39,7 @@ from minibert.commands.embed import default_model_dir  # noqa: E402
 from minibert.commands.pretrain import CONFIG_PRESETS  # noqa: E402
 from minibert.pretraining import PretrainingArguments, pretrain  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "corpus"
 FILES = ("en_debian_handbook.txt", "en_debian_reference.txt")
 FIGURES = ROOT / "docs" / "figures"
 

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-CORPUS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS_DIR = Path(__file__).resolve().parents[1] / "corpus"
 
 DEVICES = [
     "cpu",
@@ -44,9 +44,11 @@ def minilm_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    """../shared/corpus: real English text and hand-written edge cases."""
-    if not (CORPUS_DIR / "en_debian_handbook.txt").is_file():
-        _missing(f"the shared corpus is absent ({CORPUS_DIR})")
+    """corpus/: real English text and hand-written edge cases, part of the repository.
+
+    Never a skip: the files are committed, so a missing one is a broken checkout."""
+    for name in ("en_debian_handbook.txt", "en_debian_reference.txt", "mixed.jsonl"):
+        assert (CORPUS_DIR / name).is_file(), f"{CORPUS_DIR / name} is missing: the corpus is part of the repository (see corpus/README.md)"
     return CORPUS_DIR
 
 

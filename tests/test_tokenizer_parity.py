@@ -28,7 +28,7 @@ CONFIGS = {
 }
 CORPUS_CONFIGS = ["uncased", "cased", "uncased_keep_accents", "cased_strip_accents"]
 
-# Always-on adversarial cases (the shared corpus has many more in mixed.jsonl).
+# Always-on adversarial cases (corpus/ has many more in mixed.jsonl).
 ADVERSARIAL = [
     "", " ", "\t\n\r \u3000\u00a0\u2028\u2029\u0085", "...", "!!!???", "(((]]]", "--", "$^`+<=>|~",
     "\x00\x01\x7f\ufffd\u200b\u200c\u200d\ufeff", "a\u200bb", "a\u00adb", "e\u0301", "\u0301", "İstanbul ΟΔΟΣ ß ẞ ǅ",
