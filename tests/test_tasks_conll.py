@@ -121,3 +121,14 @@ def test_scheme_is_recognised():
     assert scheme(sentences(["U-PER"], ["B-LOC", "L-LOC"])) == "BILOU"
     with pytest.raises(DataError, match="mixes IOBES tags"):
         scheme(sentences(["S-PER"], ["B-LOC", "L-LOC"]))
+
+
+def test_the_bundled_ner_data_reads_cleanly():
+    from importlib import resources
+
+    folder = resources.files("minibert") / "datasets"
+    train = read_tagged(folder / "ner_train.conll")
+    dev = read_tagged(folder / "ner_dev.conll")
+    assert (len(train), len(dev)) == (414, 106)
+    assert tag_names(train, dev) == ["O"] + [f"{p}-{t}" for p in "BI" for t in ("LOC", "MISC", "ORG", "PER")]
+    assert scheme(train) == scheme(dev) == "IOB2"
