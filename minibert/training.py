@@ -23,9 +23,14 @@ process trains the model (wrapped in DDP, or sharded by FSDP) on its share of ev
 `batch_size` examples per process on n processes computes the same gradients as one process
 with a batch n times larger (tested). Only rank 0 writes checkpoints and prints.
 
-A feature is a dict {"input_ids": [int], "token_type_ids": [int] (optional), "labels": int,
-float, [int] (one per token) or [float] (multi-label)}; `collate` pads a batch of them to
-its longest member (dynamic padding).
+What is specific to a task (its data, features, how a batch is padded, the metrics, the
+metric that picks the best epoch) is a `minibert.tasks.Task`, passed as `task=` (default:
+text classification). The loop hands the task every eval output it asks for and gets the
+metrics back; it never looks at labels itself.
+
+A feature is a dict {"input_ids": [int], "token_type_ids": [int] (optional), "labels": ...,
+any metadata}; the task's `collate` pads a batch of them to its longest member (dynamic
+padding) and leaves the metadata out (minibert.tasks.base).
 """
 
 from __future__ import annotations
@@ -45,11 +50,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from minibert import distributed, metrics, weights
+from minibert import distributed, weights
 from minibert.distributed import DistributedContext
 from minibert.pretrained import PreTrainedBert
+from minibert.tasks import DEFAULT_TASK, Feature, Task, collate, get_task
 
-Feature = dict[str, Any]
 LAST_CHECKPOINT = "last-checkpoint"
 STATE_FILE = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"
@@ -69,7 +74,7 @@ class TrainingArguments:
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"  # "no", "bf16" or "fp16" (fp16: CUDA only)
     seed: int = 42
-    metric: str = "accuracy"  # the eval metric that picks the best checkpoint (ties: the lower eval loss)
+    metric: str | None = None  # the eval metric that picks the best epoch (default: the task's; ties: the lower eval loss)
     save_steps: int | None = None  # also checkpoint every this many optimizer steps (default: each epoch's end)
     load_best_at_end: bool = True  # end with the best epoch's weights, not the last epoch's
     device: str | None = None  # default: where the model is (with several processes: the context's)
@@ -109,31 +114,6 @@ class TrainingResult:
 # ---------------------------------------------------------------------------------------
 # Batches
 # ---------------------------------------------------------------------------------------
-
-
-def collate(features: Sequence[Feature], pad_token_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a batch to its longest sequence: ids with pad_token_id, attention_mask and
-    token_type_ids with 0, per-token labels with -100 (ignored by the loss)."""
-    longest = max(len(f["input_ids"]) for f in features)
-
-    def pad(seq, value):
-        return list(seq) + [value] * (longest - len(seq))
-
-    batch = {
-        "input_ids": torch.tensor([pad(f["input_ids"], pad_token_id) for f in features]),
-        "attention_mask": torch.tensor([pad([1] * len(f["input_ids"]), 0) for f in features]),
-    }
-    if "token_type_ids" in features[0]:
-        batch["token_type_ids"] = torch.tensor([pad(f["token_type_ids"], 0) for f in features])
-    if "labels" in features[0]:
-        labels = [f["labels"] for f in features]
-        if isinstance(labels[0], (list, tuple)) and len(labels[0]) == len(features[0]["input_ids"]) and all(
-            isinstance(v, int) for v in labels[0]
-        ):
-            batch["labels"] = torch.tensor([pad(l, -100) for l in labels])  # one label per token
-        else:
-            batch["labels"] = torch.tensor(labels)  # (B,) class ids or values, or (B, num_labels) multi-label
-    return batch
 
 
 def batches(features: Sequence[Feature], batch_size: int, order: Sequence[int] | None = None):
@@ -197,6 +177,7 @@ def train(
     args: TrainingArguments,
     eval_features: Sequence[Feature] | None = None,
     *,
+    task: Task | str | None = None,
     resume: bool = False,
     on_step: Callable[[int], None] | None = None,
     save_model: Callable[[Path], None] | None = None,
@@ -207,7 +188,8 @@ def train(
     With `args.output_dir`, the best model (or, without eval data, the last one) is saved
     there with `save_pretrained` after each epoch, together with whatever `save_model(dir)`
     adds (the CLI saves the tokenizer), and `last-checkpoint/` is kept for resuming.
-    `on_step(global_step)` is called after each optimizer step.
+    `on_step(global_step)` is called after each optimizer step. `task`: a minibert.tasks.Task
+    (or its name) that pads the batches and scores the dev set; default: text classification.
 
     `ctx` (from `minibert.distributed.setup()` under torchrun): train on several processes.
     Every process passes the same features; each optimizer step takes the next
@@ -219,6 +201,8 @@ def train(
         raise TypeError(f"args must be a TrainingArguments, got {type(args).__name__}")
     if len(train_features) == 0:
         raise ValueError("the training set is empty")
+    task = resolve_task(task)
+    metric = args.metric or task.metric
     if ctx is None:
         ctx = DistributedContext(device=torch.device(args.device) if args.device else model.device)
     device, world = ctx.device, ctx.world_size
@@ -274,7 +258,7 @@ def train(
                 if not features:  # fewer examples than processes: join the backward with weight 0
                     features = global_features[:1]
                     weight = 0.0
-                batch = {k: v.to(device) for k, v in collate(features, pad_id).items()}
+                batch = {k: v.to(device) for k, v in task.collate(features, pad_id).items()}
                 with distributed.gradient_sync(wrapped, enabled=i == len(group) - 1):
                     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                         loss = wrapped(**batch).loss
@@ -306,14 +290,14 @@ def train(
         entry["train_loss"] = loss_sum / loss_count
         if eval_features:
             # Every process scores the whole dev set (small, and FSDP needs all of them in each forward).
-            scores = evaluate(model, eval_features, batch_size=args.eval_batch_size, pad_token_id=pad_id,
+            scores = evaluate(model, eval_features, task=task, batch_size=args.eval_batch_size, pad_token_id=pad_id,
                               device=device, autocast_dtype=autocast_dtype)
             entry.update({f"eval_{k}": v for k, v in scores.items()})
-            if args.metric not in scores:
-                raise ValueError(f"metric {args.metric!r} is not computed for this model; choose one of {sorted(scores)}")
-            improved = result.best_metric is None or is_better(args.metric, scores, result)
+            if metric not in scores:
+                raise ValueError(f"metric {metric!r} is not computed for this model; choose one of {sorted(scores)}")
+            improved = result.best_metric is None or is_better(metric, scores, result)
             if improved:
-                result.best_metric, result.best_loss, result.best_epoch = scores[args.metric], scores["loss"], epoch + 1
+                result.best_metric, result.best_loss, result.best_epoch = scores[metric], scores.get("loss"), epoch + 1
             _log(show, "  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
         else:
             improved = True
@@ -334,13 +318,25 @@ def train(
     return result
 
 
+def resolve_task(task: Task | str | None) -> Task:
+    """A Task instance from a Task, a task name, or None (text classification)."""
+    if isinstance(task, Task):
+        return task
+    if task is None or isinstance(task, str):
+        return get_task(task or DEFAULT_TASK)()
+    raise TypeError(f"task must be a minibert.tasks.Task or a task name, got {type(task).__name__}")
+
+
 LOWER_IS_BETTER = ("loss", "mse")
 
 
 def is_better(metric: str, scores: dict[str, float], best: TrainingResult) -> bool:
-    """A better metric, or the same one with a lower eval loss (small dev sets tie often)."""
+    """A better metric, or the same one with a lower eval loss (small dev sets tie often;
+    without labels, hence without a loss, the earlier epoch stays)."""
     sign = -1 if metric in LOWER_IS_BETTER else 1
-    return (sign * scores[metric], -scores["loss"]) > (sign * best.best_metric, -best.best_loss)
+    loss, best_loss = scores.get("loss"), best.best_loss
+    tie_break = (-loss, -best_loss) if loss is not None and best_loss is not None else (0.0, 0.0)
+    return (sign * scores[metric], tie_break[0]) > (sign * best.best_metric, tie_break[1])
 
 
 def save_best(model: torch.nn.Module, model_state: dict[str, torch.Tensor], out_dir: Path,
@@ -362,57 +358,46 @@ def evaluate(
     model: PreTrainedBert,
     features: Sequence[Feature],
     *,
+    task: Task | str | None = None,
     batch_size: int = 64,
     pad_token_id: int | None = None,
     device: torch.device | str | None = None,
     autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """Loss and metrics on labelled features: accuracy and macro F1 for sequence classification,
-    entity-level F1 (and token accuracy) for token classification, mean squared error for regression."""
+    """The mean loss (when the features are labelled) and the task's metrics on `features`
+    (default task: text classification: accuracy and macro F1, or the mse of a regression).
+
+    The model runs over every feature; the outputs the task names (`task.outputs`) are kept
+    per feature, on the CPU in fp32, trimmed to the feature's length for `task.token_outputs`,
+    and handed with the features to `task.compute_metrics`."""
     if len(features) == 0:
         raise ValueError("the evaluation set is empty")
+    task = resolve_task(task)
     device = torch.device(device) if device is not None else model.device
     pad_id = pad_token_id if pad_token_id is not None else model.config.pad_token_id
     was_training = model.training
     model.eval()
-    loss_sum, predictions, references = 0.0, [], []
+    loss_sum, loss_count = 0.0, 0
+    outputs: dict[str, list[torch.Tensor]] = {name: [] for name in task.outputs}
     with torch.inference_mode():
         for chunk in batches(features, batch_size):
-            batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
+            batch = {k: v.to(device) for k, v in task.collate(chunk, pad_id).items()}
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 out = model(**batch)
-            loss_sum += out.loss.float().item() * len(chunk)
-            logits, labels = out.logits.float().cpu(), batch["labels"].cpu()
-            if logits.dim() == 3:  # token classification: keep the labelled tokens of each sequence
-                for row_logits, row_labels in zip(logits, labels):
-                    keep = row_labels != -100
-                    predictions.append(row_logits[keep].argmax(-1).tolist())
-                    references.append(row_labels[keep].tolist())
-            elif logits.size(-1) == 1:
-                predictions += logits.squeeze(-1).tolist()
-                references += labels.tolist()
-            elif labels.dim() == 2:  # multi-label: label i is on when its logit is positive (p > 0.5)
-                predictions += (logits > 0).long().tolist()
-                references += labels.round().long().tolist()
-            else:
-                predictions += logits.argmax(-1).tolist()
-                references += labels.tolist()
+            if out.loss is not None:
+                loss_sum += out.loss.float().item() * len(chunk)
+                loss_count += len(chunk)
+            for name in task.outputs:
+                value = getattr(out, name, None)
+                if value is None:
+                    raise ValueError(f"task {task.name!r} needs the model output {name!r}, which {type(model).__name__} "
+                                     f"does not give; is it the right model for this task ({task.model_class.__name__})?")
+                value = value.float().cpu()  # (B, ...)
+                for i, feature in enumerate(chunk):
+                    outputs[name].append(value[i, : len(feature["input_ids"])] if name in task.token_outputs else value[i])
     model.train(was_training)
-    scores = {"loss": loss_sum / len(features)}
-    id2label = model.config.id2label
-    if logits.dim() == 3:
-        flat_p = [p for row in predictions for p in row]
-        flat_r = [r for row in references for r in row]
-        scores["accuracy"] = metrics.accuracy(flat_p, flat_r)
-        scores["entity_f1"] = metrics.entity_f1([[id2label[i] for i in row] for row in predictions],
-                                                [[id2label[i] for i in row] for row in references])
-    elif logits.size(-1) == 1:
-        scores["mse"] = sum((p - r) ** 2 for p, r in zip(predictions, references)) / len(references)
-    elif isinstance(references[0], list):  # multi-label: every label right (exact match)
-        scores["accuracy"] = metrics.accuracy([tuple(p) for p in predictions], [tuple(r) for r in references])
-    else:
-        scores["accuracy"] = metrics.accuracy(predictions, references)
-        scores["macro_f1"] = metrics.macro_f1(predictions, references, labels=list(id2label))
+    scores = {"loss": loss_sum / loss_count} if loss_count else {}
+    scores.update(task.compute_metrics(outputs, features, model.config))
     return scores
 
 
