@@ -15,8 +15,9 @@ from the global torch generator, whose state is part of every checkpoint.
 
 Resumable: `output_dir/last-checkpoint/` holds the weights (model.safetensors), and
 `trainer_state.pt` the optimizer, scheduler, scaler and RNG states and the data position
-(epoch, batch). Each file is written to a temporary name and renamed. A run that is
-interrupted and resumed with `resume=True` ends with the same weights as one that was not.
+(epoch, batch); minibert.checkpoints writes it whole or not at all, whenever a crash comes.
+A run that is interrupted and resumed with `resume=True` ends with the same weights as one
+that was not. When the run completes, the checkpoint is deleted unless `keep_checkpoint`.
 
 Several processes: launched with torchrun and given `ctx=minibert.distributed.setup()`, each
 process trains the model (wrapped in DDP, or sharded by FSDP) on its share of every batch; a step with
@@ -40,19 +41,19 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from minibert import distributed, weights
+from minibert import checkpoints, distributed, weights
 from minibert.distributed import DistributedContext
 from minibert.pretrained import PreTrainedBert
+from minibert.progress import Progress
 from minibert.tasks import DEFAULT_TASK, Feature, Task, collate, get_task
 
 LAST_CHECKPOINT = "last-checkpoint"
@@ -77,6 +78,7 @@ class TrainingArguments:
     metric: str | None = None  # the eval metric that picks the best epoch (default: the task's; ties: the lower eval loss)
     save_steps: int | None = None  # also checkpoint every this many optimizer steps (default: each epoch's end)
     load_best_at_end: bool = True  # end with the best epoch's weights, not the last epoch's
+    keep_checkpoint: bool = False  # keep output_dir/last-checkpoint/ after the run completes (it is for resuming)
     device: str | None = None  # default: where the model is (with several processes: the context's)
     strategy: str = "ddp"  # with several processes (torchrun): "ddp" or "fsdp"; see minibert.distributed
     progress: bool = True
@@ -210,6 +212,10 @@ def train(
         raise ValueError("mixed_precision='fp16' needs a CUDA device; use 'bf16' on the CPU")
     out_dir = Path(args.output_dir) if args.output_dir is not None else None
     checkpoint_dir = out_dir / LAST_CHECKPOINT if out_dir is not None else None
+    if out_dir is not None:
+        if ctx.is_main:  # finish or undo what a crashed run left half-written
+            checkpoints.prepare(out_dir, STATE_JSON)
+        distributed.barrier(ctx)
     if resume:
         checkpoint_dir = find_checkpoint(out_dir)
     pad_id = args.pad_token_id if args.pad_token_id is not None else model.config.pad_token_id
@@ -235,7 +241,8 @@ def train(
     for epoch in range(start_epoch, args.num_epochs):
         model.train()
         order = epoch_order(len(train_features), args.seed, epoch)
-        progress = Progress(batches_per_epoch, f"epoch {epoch + 1}/{args.num_epochs}", show, start=start_batch)
+        progress = Progress(batches_per_epoch, f"epoch {epoch + 1}/{args.num_epochs}", enabled=show, start=start_batch)
+        epoch_start, examples_seen = time.perf_counter(), 0
         loss_sum, loss_count = (position["loss_sum"], position["loss_count"]) if start_batch else (0.0, 0)
         if start_batch == 0:
             result.history.append({"epoch": epoch + 1})
@@ -276,7 +283,10 @@ def train(
             step_loss = distributed.all_reduce_sum(step_loss, ctx)
             loss_sum += step_loss[0].item()
             loss_count += int(step_loss[1].item())
-            progress.update(len(group), n_examples, loss_sum / loss_count, scheduler.get_last_lr()[0])
+            examples_seen += n_examples
+            rate = examples_seen / max(time.perf_counter() - epoch_start, 1e-9)
+            progress.update(len(group), f"loss {loss_sum / loss_count:.4f}  lr {scheduler.get_last_lr()[0]:.2e}  "
+                                        f"{rate:.1f} examples/s")
             group = []
             if on_step is not None:
                 on_step(result.global_step)
@@ -314,6 +324,10 @@ def train(
             load_weights(wrapped, out_dir)
         elif best_in_memory is not None:
             distributed.load_full_state_dict(wrapped, best_in_memory)
+    if checkpoint_dir is not None and not args.keep_checkpoint:
+        if ctx.is_main:  # the run is complete: nothing to resume, and the optimizer state is large
+            checkpoints.remove(checkpoint_dir, STATE_JSON)
+        distributed.barrier(ctx)
     model.eval()
     return result
 
@@ -408,17 +422,13 @@ def evaluate(
 
 def save_checkpoint(model, model_state: dict[str, torch.Tensor], optimizer, scheduler, scaler, directory: Path,
                     result: TrainingResult, position: dict, ctx: DistributedContext) -> None:
-    """Write the whole checkpoint into a new directory, then swap it in for the old one: a
-    crash leaves the previous checkpoint or the new one, never new weights with old state.
-    `model_state`: distributed.full_state_dict(model). Every process takes part (its random
-    generators are saved too); rank 0 writes."""
+    """Write the whole checkpoint (minibert.checkpoints.save: a crash leaves the previous one or
+    this one, never new weights with old state; trainer_state.json, written last, marks it
+    complete). `model_state`: distributed.full_state_dict(model). Every process takes part
+    (its random generators are saved too); rank 0 writes."""
     optimizer_state = distributed.full_optimizer_state_dict(model, optimizer)
-    rng_states = distributed.gather_objects(rng_state(), ctx)
+    rng_states = distributed.gather_objects(checkpoints.rng_state(ctx.device), ctx)
     if ctx.is_main:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = directory.with_name(directory.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
-        distributed.unwrap_model(model).save_pretrained(staging, state_dict=model_state)
         state = {
             "optimizer": optimizer_state,
             "scheduler": scheduler.state_dict(),
@@ -427,24 +437,22 @@ def save_checkpoint(model, model_state: dict[str, torch.Tensor], optimizer, sche
             "position": position,
             "result": dataclasses.asdict(result),
         }
-        weights.atomic_write_bytes(staging / STATE_FILE, lambda tmp: torch.save(state, tmp))
         summary = {**position, "world_size": ctx.world_size, **dataclasses.asdict(result)}
-        weights.atomic_write_text(staging / STATE_JSON, json.dumps(summary, indent=2) + "\n")
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            os.rename(directory, old)
-        os.rename(staging, directory)
-        shutil.rmtree(old, ignore_errors=True)
+
+        def write(staging: Path) -> None:
+            distributed.unwrap_model(model).save_pretrained(staging, state_dict=model_state)
+            weights.atomic_write_bytes(staging / STATE_FILE, lambda tmp: torch.save(state, tmp))
+            weights.atomic_write_text(staging / STATE_JSON, json.dumps(summary, indent=2) + "\n")
+
+        checkpoints.save(directory, write, complete=STATE_JSON)
     distributed.barrier(ctx)
 
 
 def find_checkpoint(out_dir: Path | None) -> Path:
-    """`last-checkpoint/`, or `last-checkpoint.old/` when a crash fell between the two renames."""
-    if out_dir is not None:
-        for name in (LAST_CHECKPOINT, LAST_CHECKPOINT + ".old"):
-            if (out_dir / name / STATE_FILE).is_file():
-                return out_dir / name
+    """`out_dir/last-checkpoint/` when it is complete (checkpoints.prepare has already put the
+    newest complete copy there, whatever step of a save a crash interrupted)."""
+    if out_dir is not None and checkpoints.is_complete(out_dir / LAST_CHECKPOINT, STATE_JSON):
+        return out_dir / LAST_CHECKPOINT
     raise FileNotFoundError(f"resume=True but there is no checkpoint to resume from in {out_dir}")
 
 
@@ -474,64 +482,15 @@ def load_checkpoint(directory: Path, model, optimizer, scheduler, scaler, result
     distributed.load_full_optimizer_state_dict(model, optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
-    set_rng_state(state["rng"][ctx.rank], ctx.device)
+    checkpoints.set_rng_state(state["rng"][ctx.rank], ctx.device)
     for key, value in state["result"].items():
         setattr(result, key, value)
     return state["position"]
 
 
-def rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    return {
-        "python": [version, torch.tensor(internal, dtype=torch.int64), gauss_next],
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal.tolist()), gauss_next))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 # ---------------------------------------------------------------------------------------
-# Progress: tqdm when installed, a line per epoch otherwise
+# Log lines
 # ---------------------------------------------------------------------------------------
-
-
-class Progress:
-    def __init__(self, total: int, description: str, enabled: bool, start: int = 0):
-        self.enabled, self.description, self.start_time, self.examples = enabled, description, time.perf_counter(), 0
-        self.bar = None
-        self.postfix = ""
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=total, initial=start, desc=description, unit="batch", leave=True, file=sys.stderr)
-            except ImportError:
-                pass
-
-    def update(self, n_batches: int, n_examples: int, loss: float, lr: float) -> None:
-        self.examples += n_examples
-        rate = self.examples / max(time.perf_counter() - self.start_time, 1e-9)
-        self.postfix = f"loss {loss:.4f}  lr {lr:.2e}  {rate:.1f} examples/s"
-        if self.bar is not None:
-            self.bar.set_postfix_str(self.postfix, refresh=False)
-            self.bar.update(n_batches)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        elif self.enabled:
-            _log(True, f"{self.description}: {self.postfix}")
 
 
 def _log(enabled: bool, message: str) -> None:

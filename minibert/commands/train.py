@@ -11,7 +11,8 @@ options so that they do not clash with another's.
 
 The best model (by the task's dev metric; the last one without --eval) and its tokenizer go to --out,
 ready for `minibert predict --model my-classifier`; `--out/last-checkpoint/` lets an
-interrupted run continue with --resume.
+interrupted run continue with --resume, and is deleted when the run completes (unless
+--keep-checkpoint).
 
     torchrun --nproc-per-node 4 -m minibert train ...    # 4 processes, --batch-size examples each
 
@@ -45,6 +46,9 @@ def add_parser(subparsers) -> None:
     add_distributed_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="write into --out even if it is not empty")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from --out/last-checkpoint")
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="keep --out/last-checkpoint (optimizer state and a second copy of the weights) after the run "
+                   "completes; by default it is deleted then, since there is nothing left to resume")
     p.set_defaults(run=run)
 
 
@@ -161,6 +165,7 @@ def training_arguments(args: argparse.Namespace, out: Path | None, strategy: str
             output_dir=out, num_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
             mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.gradient_accumulation,
             device=args.device or default_device(), strategy=strategy,
+            keep_checkpoint=getattr(args, "keep_checkpoint", False),
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
@@ -225,9 +230,11 @@ def _train(args: argparse.Namespace, ctx) -> int:
         raise CommandError(str(exc)) from None
     if not ctx.is_main:
         return 0
+    kept = (f"; resume checkpoint kept in {args.out / 'last-checkpoint'}" if args.keep_checkpoint else
+            "; the resume checkpoint was deleted (the run is complete; --keep-checkpoint keeps it)")
     if eval_features:
         print(f"best dev {training_args.metric or task.metric} {result.best_metric:.4f} (epoch {result.best_epoch}); "
-              f"model saved to {args.out}")
+              f"model saved to {args.out}{kept}")
     else:
-        print(f"model saved to {args.out}")
+        print(f"model saved to {args.out}{kept}")
     return 0
