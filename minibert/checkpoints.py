@@ -183,12 +183,16 @@ def set_rng_state(state: dict[str, Any], device: torch.device | str = "cpu",
                   generators: dict[str, torch.Generator] | None = None) -> None:
     """Restore what `rng_state` saved, into the global generators, `device`'s and the named ones."""
     device = torch.device(device)
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal.tolist()), gauss_next))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "python" in state:  # pre-training checkpoints written before this module saved torch's and the named ones only
+        version, internal, gauss_next = state["python"]
+        random.setstate((version, tuple(internal.tolist()), gauss_next))
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and device.type == "cuda":
-        torch.cuda.set_rng_state(state["cuda"][0], device)
+    cuda = state.get("cuda", [])
+    cuda = [cuda] if isinstance(cuda, torch.Tensor) else cuda  # older checkpoints: one tensor, or one per GPU
+    if cuda and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda[device.index or 0] if len(cuda) > 1 else cuda[0], device)
+    named = state.get("generators", state)
     for name, generator in (generators or {}).items():
-        generator.set_state(state["generators"][name])
+        generator.set_state(named[name])

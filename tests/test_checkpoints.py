@@ -161,3 +161,12 @@ def test_rng_state_round_trips_every_generator_and_loads_with_weights_only(tmp_p
     checkpoints.set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True), "cpu", {"masking": masking})
     again = (random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=masking).item())
     assert again == expected
+
+
+def test_rng_state_of_an_older_pre_training_checkpoint_still_restores():
+    """Before minibert.checkpoints, pre-training saved torch's generator and the masking one only."""
+    masking = torch.Generator().manual_seed(7)
+    old = {"torch": torch.get_rng_state(), "masking": masking.get_state()}
+    expected = (torch.rand(1).item(), torch.rand(1, generator=masking).item())
+    checkpoints.set_rng_state(old, "cpu", {"masking": masking})
+    assert (torch.rand(1).item(), torch.rand(1, generator=masking).item()) == expected

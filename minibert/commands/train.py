@@ -40,8 +40,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--train", required=True, type=Path, help="training data (text classification: .csv, .tsv or .jsonl)")
     p.add_argument("--eval", type=Path, help="evaluation data, same format; picks the best epoch")
     p.add_argument("--out", required=True, type=Path, help="output directory for the fine-tuned model")
+    task_options = {}
     for name, task in sorted(TASKS.items()):
-        task.add_arguments(p.add_argument_group(f"{name} options"))
+        group = _RecordingGroup(p.add_argument_group(f"{name} options"))
+        task.add_arguments(group)
+        task_options[name] = group.options
     add_training_arguments(p)
     add_distributed_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="write into --out even if it is not empty")
@@ -49,7 +52,34 @@ def add_parser(subparsers) -> None:
     p.add_argument("--keep-checkpoint", action="store_true",
                    help="keep --out/last-checkpoint (optimizer state and a second copy of the weights) after the run "
                    "completes; by default it is deleted then, since there is nothing left to resume")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, task_options=task_options)
+
+
+class _RecordingGroup:
+    """An argument group that notes each option a task adds (its flag, dest and default), so
+    that an option of another task than the chosen one can be refused instead of ignored."""
+
+    def __init__(self, group):
+        self.group, self.options = group, []
+
+    def add_argument(self, *args, **kwargs):
+        action = self.group.add_argument(*args, **kwargs)
+        self.options.append((action.option_strings[0] if action.option_strings else action.dest, action.dest, action.default))
+        return action
+
+    def __getattr__(self, name):
+        return getattr(self.group, name)
+
+
+def check_task_options(args: argparse.Namespace) -> None:
+    """Options that belong to another task than --task are a mistake, not something to ignore."""
+    from minibert.cli import CommandError
+
+    own = {dest for _, dest, _ in args.task_options.get(args.task, [])}
+    for task, options in sorted(args.task_options.items()):
+        for flag, dest, default in options:
+            if task != args.task and dest not in own and getattr(args, dest, default) != default:
+                raise CommandError(f"{flag} is an option of --task {task}, not of --task {args.task}")
 
 
 def add_training_arguments(
@@ -198,6 +228,7 @@ def _train(args: argparse.Namespace, ctx) -> int:
     from minibert.tasks import get_task
     from minibert.training import train
 
+    check_task_options(args)
     task = get_task(args.task).from_args(args)
     model_path = resolve_model(args.model)
     try:

@@ -86,7 +86,11 @@ class Task:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """Add this task's own options to `minibert train` (none by default)."""
+        """Add this task's own options to `minibert train` (none by default). `parser` is the
+        task's argument group in the one `train` parser that every task shares: a flag another
+        task already declares is an argparse error at start-up, so name options after what
+        they mean for this task (`--words-column`, `--doc-stride`); giving an option of
+        another task than `--task` is refused with one line."""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "Task":
