@@ -189,7 +189,8 @@ def train(
 
     With `args.output_dir`, the best model (or, without eval data, the last one) is saved
     there with `save_pretrained` after each epoch, together with whatever `save_model(dir)`
-    adds (the CLI saves the tokenizer), and `last-checkpoint/` is kept for resuming.
+    adds (the CLI saves the tokenizer), and `last-checkpoint/` is written for resuming (and
+    deleted when the run completes, unless `args.keep_checkpoint`).
     `on_step(global_step)` is called after each optimizer step. `task`: a minibert.tasks.Task
     (or its name) that pads the batches and scores the dev set; default: text classification.
 
@@ -411,7 +412,11 @@ def evaluate(
                     outputs[name].append(value[i, : len(feature["input_ids"])] if name in task.token_outputs else value[i])
     model.train(was_training)
     scores = {"loss": loss_sum / loss_count} if loss_count else {}
-    scores.update(task.compute_metrics(outputs, features, model.config))
+    for name, value in task.compute_metrics(outputs, features, model.config).items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise TypeError(f"task {task.name!r}: compute_metrics must return numbers, but {name!r} is a "
+                            f"{type(value).__name__}; flatten it (e.g. per-type scores as '<type>_f1')")
+        scores[name] = float(value)
     return scores
 
 

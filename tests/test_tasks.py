@@ -113,3 +113,13 @@ def test_text_classification_reads_its_options_from_the_command_line():
     task = TextClassification.from_args(parser.parse_args(["--text-column", "review", "--label-column", "y"]))
     assert (task.text_column, task.label_column, task.text_pair_column) == ("review", "y", None)
     assert task.model_kwargs(["neg", "pos"]) == {"id2label": {0: "neg", 1: "pos"}, "label2id": {"neg": 0, "pos": 1}}
+
+
+def test_metrics_that_are_not_numbers_are_refused_with_the_name_of_the_metric():
+    class Nested(SpanTask):
+        def compute_metrics(self, outputs, features, config):
+            return {"start_match": 1.0, "per_type": {"X": {"f1": 1.0}}}
+
+    model = BertForQuestionAnswering(BertConfig(**TINY))
+    with pytest.raises(TypeError, match="'per_type' is a dict; flatten it"):
+        evaluate(model, span_features(), task=Nested())
