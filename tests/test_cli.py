@@ -54,7 +54,7 @@ def train_args(files, out, **changes):
     ({"--text-column": "sentence"}, "has no column 'sentence'; its columns are: text, label"),
     ({"--train": "empty.csv"}, "holds no examples"),
     ({"--eval": "dev_new_label.csv"}, "labels the training data never shows: 'neutral'"),
-    ({"--train": "blank_text.csv"}, "row 3: the 'text' column is empty"),
+    ({"--train": "blank_text.csv"}, "line 3: the 'text' column is empty"),
     ({}, "has a config.json but no weights"),
     ({"--dist-timeout": "0"}, "--dist-timeout must be a positive number of seconds, got 0.0"),
 ], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout"])
