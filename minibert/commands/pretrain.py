@@ -73,10 +73,8 @@ def _pretrain(args: argparse.Namespace, ctx) -> int:
     from minibert.cli import CommandError
     from minibert.commands.embed import default_model_dir
     from minibert.pretraining import PretrainingArguments, pretrain
-    from minibert.pretraining_data import corpus_files
-
-    corpus = corpus_files(args.corpus)
-    eval_corpus = corpus_files(args.eval_corpus) if args.eval_corpus else None
+    corpus = _checked_corpus(args.corpus, "--corpus", args, ctx)
+    eval_corpus = _checked_corpus(args.eval_corpus, "--eval-corpus", args, ctx) if args.eval_corpus else None
     tokenizer_path = args.tokenizer or args.init or default_model_dir()
     if tokenizer_path is None:
         raise CommandError("no vocabulary: pass --tokenizer DIR_OR_ID (a directory with vocab.txt)")
@@ -117,6 +115,40 @@ def _pretrain(args: argparse.Namespace, ctx) -> int:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step")
         print(f"done: step {state.step}; {shown}; model written to {Path(args.out)}", flush=True)
     return 0
+
+
+def _checked_corpus(paths: list[str], flag: str, args: argparse.Namespace, ctx) -> list[Path]:
+    """The corpus's text files, read through once before training, so that a file that is not
+    UTF-8 text, or too few documents, is said now, in the command's terms, not mid-run."""
+    import sys
+
+    from minibert.cli import CommandError
+    from minibert.pretraining_data import CorpusError, count_documents, find_corpus_files
+
+    try:
+        files, skipped = find_corpus_files(paths)
+        documents = count_documents(files, args.one_document_per_file)
+    except CorpusError as exc:
+        raise CommandError(f"{flag}: {exc}") from None
+    if ctx.is_main and skipped:
+        names = ", ".join(str(p) for p in skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        print(f"note: {flag}: skipped {len(skipped)} files that are not *.txt or *.text: {names}", file=sys.stderr, flush=True)
+    where = f"{len(files)} file{'s' if len(files) > 1 else ''}"
+    if documents == 0:
+        raise CommandError(f"{flag}: the corpus ({where}) holds no text")
+    needed = (1 if args.no_nsp else 2) * ctx.world_size
+    if documents < needed:
+        per_process = f" ({needed // ctx.world_size} for each of {ctx.world_size} processes)" if ctx.world_size > 1 else ""
+        if args.no_nsp:
+            raise CommandError(f"{flag}: the corpus ({where}) has {documents} documents, fewer than the {ctx.world_size} processes")
+        one_per_file = "" if args.one_document_per_file else ", or pass --one-document-per-file to make each file one"
+        raise CommandError(
+            f"{flag}: next-sentence prediction needs at least {needed} documents{per_process}, the corpus ({where}) has "
+            f"{documents}: separate documents with blank lines{one_per_file}, or pass --no-nsp to train masked-LM only"
+        )
+    if ctx.is_main:
+        print(f"{flag.lstrip('-')}: {where}, {documents} documents", flush=True)
+    return files
 
 
 def _config(name: str, error: type[Exception]):
