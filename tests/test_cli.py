@@ -161,3 +161,28 @@ def test_train_then_predict_round_trip_on_a_tiny_model(capsys, tmp_path):
     assert main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.jsonl"), "--text-column", "review",
                  "--label-column", "y", "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"minibert {version('minibert')}\n"
+
+
+@pytest.mark.parametrize("command", ["pretrain", "parity"])
+def test_every_option_says_what_it_does_and_its_default(command):
+    import argparse
+
+    from minibert.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [a for a in subparsers.choices[command]._actions if a.option_strings and a.help != argparse.SUPPRESS]
+    assert len(options) > 5
+    for action in options:
+        assert action.help, f"{command} {action.option_strings[0]} has no help text"
+        if action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in action.help, \
+                f"{command} {action.option_strings[0]} does not show its default {action.default!r}"
