@@ -70,13 +70,13 @@ def test_words_only(tmp_path):
     ("a.conll", "EU\nrejects\n", r"a.conll:1: one column \('EU'\)"),
     ("a.conll", "EU B-ORG\n\nrejects X-PER\n", r"a.conll:3: 'X-PER' is not a tag of the IOB1, IOB2, IOBES or BILOU schemes"),
     ("a.conll", "EU B-ORG\nsays PER\n", r"a.conll:2: 'PER' is not a tag"),
-    ("a.jsonl", '{"words": ["a", "b"], "ner": ["O"]}\n', "example 1: 2 words but 1 tags"),
-    ("a.jsonl", '{"words": ["a"], "ner": ["O"]}\n{"words": ["a"], "tags": ["O"]}\n', "example 2 has no key 'ner'; its keys are: words, tags"),
+    ("a.jsonl", '\n{"words": ["a", "b"], "ner": ["O"]}\n', r"a.jsonl, line 2: 2 words but 1 tags"),
+    ("a.jsonl", '{"words": ["a"], "ner": ["O"]}\n{"words": ["a"], "tags": ["O"]}\n', "line 2 has no key 'ner'; its keys are: words, tags"),
     ("a.jsonl", '{"words": "a b", "ner": ["O"]}\n', "'words' must be a non-empty list of words"),
     ("a.jsonl", '{"words": [], "ner": []}\n', "'words' must be a non-empty list of words"),
     ("a.jsonl", '{"words": ["a"], "ner": [3]}\n', "holds integer tags; give the tag names too"),
     ("a.jsonl", '{"words": ["a"], "ner": [null]}\n', "must hold tags as strings, or integers"),
-    ("a.jsonl", '{"words": ["a"], "ner": ["I-ORG"]}\n{"words": ["a"], "ner": ["B_ORG"]}\n', "example 2: 'B_ORG' is not a tag"),
+    ("a.jsonl", '{"words": ["a"], "ner": ["I-ORG"]}\n{"words": ["a"], "ner": ["B_ORG"]}\n', "line 2: 'B_ORG' is not a tag"),
     ("a.xlsx", "", "unknown file type '.xlsx'"),
 ])
 def test_bad_files_are_explained(tmp_path, name, content, message):

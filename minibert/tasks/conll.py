@@ -36,7 +36,7 @@ DOCSTART = "-DOCSTART-"
 class TaggedSentence:
     words: list[str]
     tags: list[str] | None  # None: words to be tagged
-    where: str = ""  # "file:line" or "file, example n": for error messages
+    where: str = ""  # "file:line" (CoNLL) or "file, line n" (JSON Lines): for error messages
 
 
 def read_tagged(
@@ -88,7 +88,9 @@ def _read_columns(path: Path, with_tags: bool) -> list[TaggedSentence]:
         words.clear()
         tags.clear()
 
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line (and "\r\n"): a word may hold any other character str.splitlines() breaks at.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         fields = [f.strip() for f in line.split(separator)] if line.strip() else []
         if not fields:
             close_sentence()
@@ -125,8 +127,8 @@ def _read_json_lines(
     path: Path, words_column: str, tags_column: str | None, label_names: Sequence[str] | None
 ) -> list[TaggedSentence]:
     sentences = []
-    for n, row in enumerate(read_rows(path), start=1):
-        where = f"{path}, example {n}"
+    for number, row in read_rows(path):
+        where = f"{path}, line {number}"
         for column in (words_column, tags_column):
             if column is not None and column not in row:
                 raise DataError(f"{where} has no key {column!r}; its keys are: {', '.join(map(str, row))}")
@@ -163,7 +165,7 @@ def _read_text(path: Path) -> str:
     if not path.is_file():
         raise DataError(f"{path} is not a file")
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
