@@ -6,10 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from minibert.tasks.conll import TaggedSentence
 from minibert.tasks.token_classification import (
+    TokenClassification,
     TokenPrediction,
     aggregate,
+    encode,
     merge_windows,
+    owning_windows,
     token_predictions,
     words_of,
 )
@@ -110,3 +114,103 @@ def test_merge_windows_keeps_the_longer_then_the_more_confident():
         {"entity_group": "ORG", "score": 0.4, "start": 30, "end": 33},
     ]
     assert merge_windows(found) == [found[2], found[3], found[4]]
+
+
+# ---------------------------------------------------------------------------------------
+# Training features: tags on first pieces, windows, word-level scores
+# ---------------------------------------------------------------------------------------
+
+TAGS = ["O", "B-LOC", "B-PER", "I-PER"]
+LABEL2ID = {t: i for i, t in enumerate(TAGS)}
+
+
+@pytest.fixture(scope="module")
+def tokenizer(minilm_dir):
+    from minibert import BertTokenizer
+
+    return BertTokenizer.from_pretrained(minilm_dir)
+
+
+def sentence(text_and_tags: str) -> TaggedSentence:
+    words, tags = zip(*(pair.rsplit("/", 1) for pair in text_and_tags.split()))
+    return TaggedSentence(list(words), list(tags))
+
+
+def test_the_tag_goes_on_the_first_piece_and_minus_100_elsewhere(tokenizer):
+    s = sentence("Angela/B-PER Merkel/I-PER visited/O Pyongyang/B-LOC")
+    [feature] = encode([s], tokenizer, 32, LABEL2ID)
+    tokens = tokenizer.convert_ids_to_tokens(feature["input_ids"])
+    assert tokens == ["[CLS]", "angela", "mer", "##kel", "visited", "p", "##yon", "##gy", "##ang", "[SEP]"]
+    assert feature["labels"] == [-100, 2, 3, -100, 0, 1, -100, -100, -100, -100]
+    assert feature["word_positions"] == [(1, 0), (2, 1), (4, 2), (5, 3)]
+    assert feature["word_labels"] == [2, 3, 0, 1]
+
+
+def test_label_all_tokens_continues_b_as_i(tokenizer):
+    tags = ["O", "B-LOC", "I-LOC"]
+    s = TaggedSentence(["in", "Pyongyang"], ["O", "B-LOC"])
+    [feature] = encode([s], tokenizer, 32, {t: i for i, t in enumerate(tags)}, label_all_tokens=True)
+    assert feature["labels"] == [-100, 0, 1, 2, 2, 2, -100]
+
+
+def test_without_tags_there_are_no_labels(tokenizer):
+    [feature] = encode([TaggedSentence(["Hello", "world"], None)], tokenizer, 32)
+    assert "labels" not in feature and feature["word_positions"] == [(1, 0), (2, 1)]
+
+
+def long_sentence(n: int) -> TaggedSentence:
+    words = [["Anna", "Karenina", "travelled", "to", "Saint-Petersburg", "yesterday"][i % 6] for i in range(n)]
+    tags = [["B-PER", "I-PER", "O", "O", "B-LOC", "O"][i % 6] for i in range(n)]
+    return TaggedSentence(words, tags)
+
+
+@pytest.mark.parametrize("max_length, stride", [(16, 4), (16, 0), (24, 11), (9, 3)])
+def test_a_long_sentence_is_read_in_windows_each_word_labelled_once(tokenizer, max_length, stride):
+    s = long_sentence(40)
+    features = encode([s, sentence("Hi/O")], tokenizer, max_length, LABEL2ID | {"B-LOC": 1}, stride=stride)
+    windows = [f for f in features if f["example"] == 0]
+    assert len(windows) > 2 and all(len(f["input_ids"]) <= max_length for f in windows)
+    predicted = [w for f in windows for _, w in f["word_positions"]]
+    assert sorted(predicted) == list(range(40))  # every word exactly once
+    for f in windows:
+        tokens = tokenizer.convert_ids_to_tokens(f["input_ids"])
+        for p, w in f["word_positions"]:
+            assert not tokens[p].startswith("##")  # a first piece, never a continuation
+            assert f["labels"][p] == LABEL2ID[s.tags[w]]
+        assert sum(label != -100 for label in f["labels"]) == len(f["word_positions"])
+
+
+def test_windows_give_each_word_to_the_window_where_it_has_most_context():
+    # Two windows over 6 pieces (one word each): 0 1 2 3 | 2 3 4 5 (positions 1..4 after [CLS]).
+    windows = [([None, 0, 1, 2, 3, None], [(0, 0), (0, 1), (0, 1), (0, 1), (0, 1), (0, 0)]),
+               ([None, 2, 3, 4, 5, None], [(0, 0), (0, 1), (0, 1), (0, 1), (0, 1), (0, 0)])]
+    owner = owning_windows(windows)
+    # word 2: context min(2, 1) = 1 in window 0, min(0, 3) = 0 in window 1 -> window 0; word 3 the reverse.
+    assert owner == {0: (0, 1), 1: (0, 2), 2: (0, 3), 3: (1, 2), 4: (1, 3), 5: (1, 4)}
+
+
+def test_a_window_starting_inside_a_word_does_not_take_its_later_piece_for_its_first():
+    # Word 0 has pieces at characters 0-2, 2-4, 4-6; window 1 starts with its third piece.
+    windows = [([None, 0, 0, 0, None], [(0, 0), (0, 2), (2, 4), (4, 6), (0, 0)]),
+               ([None, 0, 1, None], [(0, 0), (4, 6), (0, 3), (0, 0)])]
+    assert owning_windows(windows) == {0: (0, 1), 1: (1, 2)}
+
+
+def test_compute_metrics_scores_words(tokenizer):
+    from minibert import BertConfig
+
+    task = TokenClassification()
+    sentences = [sentence("Angela/B-PER Merkel/I-PER visited/O Pyongyang/B-LOC"), sentence("Hi/O there/O")]
+    features = encode(sentences, tokenizer, 32, LABEL2ID)
+    # A model that gets every word right but calls "Merkel" B-PER: PER is split in two.
+    logits = []
+    for f in features:
+        row = torch.zeros(len(f["input_ids"]), len(TAGS))
+        for p, w in f["word_positions"]:
+            row[p, f["word_labels"][w] if (f["example"], w) != (0, 1) else LABEL2ID["B-PER"]] = 5.0
+        logits.append(row)
+    config = BertConfig(id2label=dict(enumerate(TAGS)))
+    scores = task.compute_metrics({"logits": logits}, features, config)
+    # gold: PER(0-2), LOC(3); predicted: PER(0), PER(1), LOC(3) -> tp 1, 3 predicted, 2 gold
+    assert scores == pytest.approx({"precision": 1 / 3, "recall": 1 / 2, "f1": 0.4, "accuracy": 5 / 6})
+    assert task.report({"logits": logits}, features, config)["per_type"]["LOC"]["f1"] == 1.0
