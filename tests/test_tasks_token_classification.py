@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from minibert import BertConfig
 from minibert.tasks.conll import TaggedSentence
 from minibert.tasks.token_classification import (
     TokenClassification,
@@ -153,6 +154,17 @@ def test_label_all_tokens_continues_b_as_i(tokenizer):
     assert feature["labels"] == [-100, 0, 1, 2, 2, 2, -100]
 
 
+def test_a_word_the_tokenizer_drops_gets_no_piece_and_is_scored_as_o(tokenizer):
+    # U+200B (zero width space) is a format character: BERT's normalisation removes it.
+    sentences = [TaggedSentence(["\u200b"], ["B-LOC"]), TaggedSentence(["Paris", "\u200b"], ["B-LOC", "O"])]
+    features = encode(sentences, tokenizer, 32, LABEL2ID)
+    assert [f["word_positions"] for f in features] == [[], [(1, 0)]]
+    logits = [torch.zeros(len(f["input_ids"]), len(TAGS)) for f in features]
+    logits[1][1, LABEL2ID["B-LOC"]] = 1.0
+    scores = TokenClassification().report({"logits": logits}, features, BertConfig(id2label=dict(enumerate(TAGS))))
+    assert (scores["precision"], scores["recall"]) == (1.0, 0.5)  # the lost LOC counts as missed
+
+
 def test_without_tags_there_are_no_labels(tokenizer):
     [feature] = encode([TaggedSentence(["Hello", "world"], None)], tokenizer, 32)
     assert "labels" not in feature and feature["word_positions"] == [(1, 0), (2, 1)]
@@ -197,8 +209,6 @@ def test_a_window_starting_inside_a_word_does_not_take_its_later_piece_for_its_f
 
 
 def test_compute_metrics_scores_words(tokenizer):
-    from minibert import BertConfig
-
     task = TokenClassification()
     sentences = [sentence("Angela/B-PER Merkel/I-PER visited/O Pyongyang/B-LOC"), sentence("Hi/O there/O")]
     features = encode(sentences, tokenizer, 32, LABEL2ID)

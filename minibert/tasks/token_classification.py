@@ -148,6 +148,12 @@ def encode(
     features = []
     for example, rows in sorted(rows_of.items()):
         sentence = sentences[example]
+        if label2id is not None:
+            unknown = [t for t in sentence.tags if t not in label2id]
+            if unknown:
+                raise DataError(f"{sentence.where or f'sentence {example}'}: the tag {unknown[0]!r} is not one the model "
+                                f"was trained on ({', '.join(label2id)})")
+            tag_ids = [label2id[t] for t in sentence.tags]
         windows = [(encoded.word_ids(row), encoded["offset_mapping"][row]) for row in rows]
         owner = owning_windows(windows)  # word -> (window, position of its first piece there)
         for k, row in enumerate(rows):
@@ -161,11 +167,6 @@ def encode(
                 "word_positions": positions,
             }
             if label2id is not None:
-                unknown = [t for t in sentence.tags if t not in label2id]
-                if unknown:
-                    raise DataError(f"{sentence.where or f'sentence {example}'}: the tag {unknown[0]!r} is not one the model was trained on "
-                                    f"({', '.join(label2id)})")
-                tag_ids = [label2id[t] for t in sentence.tags]
                 labels = [IGNORE_INDEX] * len(word_ids)
                 for p, w in positions:
                     labels[p] = tag_ids[w]
@@ -197,6 +198,8 @@ def owning_windows(windows: Sequence[tuple[list[int | None], list[tuple[int, int
     best: dict[int, tuple[int, int, int]] = {}  # word -> (context, window, position)
     for k, (word_ids, offsets) in enumerate(windows):
         content = [p for p, w in enumerate(word_ids) if w is not None]
+        if not content:
+            continue  # a sentence whose words are all dropped by the tokenizer (control characters)
         left_end, right_end = content[0], content[-1]
         for p in content:
             w = word_ids[p]
