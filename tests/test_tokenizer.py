@@ -36,6 +36,49 @@ def tiny_vocab() -> dict[str, int]:
 # ---- the pieces ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"do_lower_case": False}, {"strip_accents": False}, {"tokenize_chinese_chars": False},
+     {"do_lower_case": False, "strip_accents": True}],
+    ids=["uncased", "cased", "keep_accents", "no_cjk_split", "cased_strip_accents"],
+)
+def test_basic_tokenizer_alone_equals_the_reference_normalizer_and_pre_tokenizer(corpus_dir, config):
+    """BasicTokenizer's words are those of the `tokenizers` library's BertNormalizer followed
+    by its BertPreTokenizer, on the multilingual and edge-case corpus."""
+    import json
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    from minibert.tokenizer import BasicTokenizer
+
+    basic = BasicTokenizer(**config)
+    normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=config.get("tokenize_chinese_chars", True),
+        strip_accents=config.get("strip_accents"), lowercase=config.get("do_lower_case", True),
+    )
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    with open(corpus_dir / "mixed.jsonl", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f if line.strip()] + ["Héllo, WÖRLD! 東京", "", "\u200b"]
+    for text in texts:
+        expected = [word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))]
+        assert basic.tokenize(text) == expected, repr(text[:60])
+
+
+def test_basic_tokenizer_keeps_never_split_words(tiny_vocab):
+    from minibert.tokenizer import BasicTokenizer
+
+    assert BasicTokenizer(never_split=["[X]"]).tokenize("A [X] b[X]") == ["a", "[X]", "b", "[", "x", "]"]
+
+
+def test_wordpiece_alone_gives_pieces_and_their_ends(tiny_vocab):
+    from minibert.tokenizer import WordPiece
+
+    wordpiece = WordPiece(tiny_vocab, unk_id=tiny_vocab["[UNK]"])
+    assert wordpiece("unaffable") == ((5, 6, 7), (2, 5, 9))
+    assert wordpiece.tokenize("unaffable", {i: t for t, i in tiny_vocab.items()}) == ["un", "##aff", "##able"]
+    assert wordpiece("unknownword") == ((1,), (11,))  # no cover: the whole word is [UNK]
+
+
 def test_wordpiece_is_longest_match_first(tiny_vocab):
     tok = BertTokenizer(tiny_vocab)
     assert tok.tokenize("unaffable") == ["un", "##aff", "##able"]
