@@ -64,8 +64,7 @@ class TokenizerBase:
         options = dict(
             add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
             max_length=max_length, stride=stride, is_split_into_words=is_split_into_words,
-            pad_to_multiple_of=pad_to_multiple_of, return_tensors=return_tensors,
-            return_token_type_ids=return_token_type_ids, return_attention_mask=return_attention_mask,
+            pad_to_multiple_of=pad_to_multiple_of, return_token_type_ids=return_token_type_ids, return_attention_mask=return_attention_mask,
             return_overflowing_tokens=return_overflowing_tokens, return_special_tokens_mask=return_special_tokens_mask,
             return_offsets_mapping=return_offsets_mapping, return_length=return_length,
             pad_to_max_length=pad_to_max_length, verbose=verbose,
@@ -83,8 +82,8 @@ class TokenizerBase:
             if text_pair is not None and len(text_pair) != len(text):
                 raise ValueError(f"text has {len(text)} texts but text_pair has {len(text_pair)}; they must pair up")
             pairs = list(zip(text, text_pair)) if text_pair is not None else list(text)
-            return self.batch_encode_plus(pairs, **options)
-        return self.encode_plus(text, text_pair, **options)
+            return self.batch_encode_plus(pairs, return_tensors=return_tensors, **options)
+        return self._encode_one(text, text_pair, return_tensors, options)
 
     def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True, **kwargs: Any) -> list[int]:
         """The ids of one text (or pair), as a plain list (or a 1-row tensor with return_tensors)."""
@@ -99,12 +98,15 @@ class TokenizerBase:
             raise TypeError(f"encode_plus takes one string, got {type(text).__name__}; use batch_encode_plus for a list")
         if text_pair is not None and is_batch(text_pair, "text_pair"):
             raise TypeError(f"text_pair must be a single input like text, got {type(text_pair).__name__}")
+        return self._encode_one(text, text_pair, return_tensors, kwargs)
+
+    def _encode_one(self, text, text_pair, return_tensors: str | None, options: dict[str, Any]) -> BatchEncoding:
         if text_pair == "":
             # transformers' Rust-backed tokenizer reads an empty second text of a single
             # pair as no second text ([CLS] A [SEP]); in a batch it is a pair. We do the same.
             text_pair = None
-        batch = self.batch_encode_plus([(text, text_pair) if text_pair is not None else text], return_tensors=None, **kwargs)
-        if not kwargs.get("return_overflowing_tokens"):
+        batch = self.batch_encode_plus([(text, text_pair) if text_pair is not None else text], **options)
+        if not options.get("return_overflowing_tokens"):
             # One row, unwrapped; "length" stays a list, as in transformers.
             row = BatchEncoding({k: v if k == "length" else v[0] for k, v in batch.items()})
             row._alignment = batch._alignment
