@@ -11,28 +11,27 @@ words), `_special_ids` (the ids around a sequence) and `_pad_id`.
 from __future__ import annotations
 
 import warnings
-from functools import partial
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from minibert.tokenizer.encoding import BatchEncoding, Encoded, pad, resolve_lengths, truncate_and_assemble
 
 
 class TokenizerBase:
+    """The calling conventions, over what a subclass provides:
+
+    - `_encode_text(text, detailed) -> Encoded`: one text as (ids, offsets, words);
+    - `_special_ids() -> (cls id, sep id)`, `_pad_id() -> int`: each an error naming the
+      token when the vocabulary lacks it;
+    - the settings `model_max_length`, `padding_side`, `truncation_side`, `_warned_too_long`.
+    """
+
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
     model_max_length: int
     padding_side: str
     truncation_side: str
     _warned_too_long: bool
-
-    def _encode_text(self, text: str, detailed: bool) -> Encoded:
-        raise NotImplementedError
-
-    def _special_ids(self) -> tuple[int, int]:
-        raise NotImplementedError
-
-    def _pad_id(self) -> int:
-        raise NotImplementedError
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         return 3 if pair else 2
