@@ -18,13 +18,13 @@ import mmap
 import os
 import re
 import struct
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Union
 
 import torch
 
 from minibert.config import BertConfig
+from minibert.fileio import atomic_write_bytes, atomic_write_text  # noqa: F401  (also used from here)
 
 # A minibert key maps to one checkpoint key, or to several concatenated along dim 0
 # (the fused [W^Q; W^K; W^V] projection).
@@ -225,44 +225,6 @@ def shard_files(index_path: str | os.PathLike) -> list[str]:
     except (json.JSONDecodeError, KeyError, TypeError):
         raise CheckpointError(f"{index_path} is not a checkpoint index (no 'weight_map')") from None
     return sorted(set(weight_map.values()))
-
-
-def atomic_write_bytes(path: str | os.PathLike, write) -> Path:
-    """Write through `write(temp_path)` into a temporary file beside `path`, then rename:
-    a crash leaves the old file or the new one, never half of one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        # mkstemp makes the file private (0600); a saved model is for others to read too, so
-        # give it the mode a plain open() would: 0666 less the umask (0644 typically).
-        os.chmod(tmp, 0o666 & ~_umask())
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    # Linux shows the umask without changing it; elsewhere reading it means setting it (for
-    # an instant, process-wide) and putting it straight back.
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_safetensors(path: str | os.PathLike, state: Mapping[str, torch.Tensor]) -> Path:

@@ -1,4 +1,4 @@
-"""minibert.weights: the atomic file writer."""
+"""minibert.fileio: the atomic file writer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from minibert.weights import atomic_write_text
+from minibert.fileio import atomic_write_text
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
