@@ -111,8 +111,10 @@ def eager_attention(
     may be attended to and the dtype's minimum where it may not. Returns the context
     (B, nh, S, hd) and the attention probabilities (B, nh, S, S).
     """
-    d_k = q.size(-1)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (B, nh, S, S)
+    # Times 1/sqrt(d_k), as transformers writes it: the same float32 operations in the same
+    # order round the same, where dividing by an inexact sqrt(d_k) (d_k = 32, 48) does not.
+    scale = q.size(-1) ** -0.5
+    scores = (q @ k.transpose(-2, -1)) * scale  # (B, nh, S, S)
     # Softmax in float32: in fp16, score + mask can overflow to -inf, and a row that is all
     # -inf (a fully padded sequence) would turn into NaN.
     scores = scores.float()
@@ -154,7 +156,7 @@ class MultiHeadSelfAttention(nn.Module):
             # The fused kernels never form the probabilities, so asking for them means eager.
             context, probs = eager_attention(q, k, v, mask, dropout_p)
         else:
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=self.head_dim**-0.5)
             probs = None
         context = context.transpose(1, 2).reshape(B, S, H)  # (B, S, nh * hd): heads concatenated
         return self.out(context), probs
