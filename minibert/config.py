@@ -21,6 +21,21 @@ POSITION_EMBEDDING_TYPES = ("absolute", "sinusoidal")
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "unpadded")
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 
+# Sizes far past any real BERT (bert-large: 24 layers, H = 1024, 30,522 word pieces, 512
+# positions, 2 token types). A config.json beyond them is a mistake, refused before anything
+# is allocated: `num_hidden_layers: 1000000000` would otherwise build layers until memory
+# runs out.
+SIZE_LIMITS = {
+    "vocab_size": 4_194_304,  # 2^22; the largest vocabularies in use have about 250,000 entries
+    "hidden_size": 65_536,
+    "num_hidden_layers": 1_000,
+    "num_attention_heads": 65_536,
+    "intermediate_size": 262_144,
+    "max_position_embeddings": 1_048_576,
+    "type_vocab_size": 1_024,
+    "num_labels": 1_000_000,
+}
+
 # Runtime choices: they describe how to run a model, not the model, so they are not saved.
 _NOT_SAVED = ("attn_implementation", "extra")
 
@@ -66,8 +81,7 @@ class BertConfig:
 
     @num_labels.setter
     def num_labels(self, n: int) -> None:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"num_labels must be a positive integer, got {n!r}")
+        _check_num_labels(n)
         if n != len(self.id2label):
             self.id2label = {i: f"LABEL_{i}" for i in range(n)}
             self.label2id = {v: k for k, v in self.id2label.items()}
@@ -82,6 +96,8 @@ class BertConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+            _check_limit(name, value)
+        _check_limit("num_labels", len(self.id2label))
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
@@ -117,6 +133,8 @@ class BertConfig:
         kwargs = {k: v for k, v in data.items() if k in known}
         # model_type is always "bert" (from_json_file checks it, to_dict writes it back), so it is not extra.
         extra = {k: v for k, v in data.items() if k not in known and k not in ("num_labels", "model_type")}
+        if "num_labels" in data:
+            _check_num_labels(data["num_labels"])
         if "num_labels" in data and "id2label" not in data:
             kwargs["id2label"] = {i: f"LABEL_{i}" for i in range(int(data["num_labels"]))}
             kwargs.pop("label2id", None)
@@ -178,3 +196,17 @@ def _labels_from_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> d
             return {k: v for k, v in data.items() if k != "num_labels"}
         return {k: v for k, v in data.items() if k not in ("id2label", "label2id")}
     return data
+
+
+def _check_num_labels(n: Any) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"num_labels must be a positive integer, got {n!r}")
+    _check_limit("num_labels", n)
+
+
+def _check_limit(name: str, value: int) -> None:
+    if value > SIZE_LIMITS[name]:
+        raise ValueError(
+            f"BertConfig.{name} = {value:,} is larger than any real BERT model's (minibert's limit is "
+            f"{SIZE_LIMITS[name]:,}, see minibert.config.SIZE_LIMITS); check config.json"
+        )

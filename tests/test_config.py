@@ -98,3 +98,17 @@ def test_model_type_is_not_carried_in_extra():
     config = BertConfig.from_dict(BertConfig(hidden_size=64, num_attention_heads=4).to_dict())
     assert config.extra == {}
     assert config.to_dict()["model_type"] == "bert"
+
+
+@pytest.mark.parametrize("field", ["num_hidden_layers", "hidden_size", "vocab_size", "intermediate_size", "max_position_embeddings"])
+def test_sizes_no_real_model_has_are_refused_naming_the_limit(field):
+    with pytest.raises(ValueError, match=rf"BertConfig.{field} = 1,000,000,000 is larger than any real BERT model's \(minibert's limit is"):
+        BertConfig.from_dict({field: 1_000_000_000, "num_attention_heads": 1})
+
+
+def test_a_billion_labels_are_refused_before_the_label_map_is_built():
+    with pytest.raises(ValueError, match=r"num_labels = 1,000,000,000 is larger than any real BERT model's \(minibert's limit is 1,000,000"):
+        BertConfig.from_dict({"num_labels": 1_000_000_000})
+    config = BertConfig()
+    with pytest.raises(ValueError, match="num_labels = 1,000,000,000"):
+        config.num_labels = 1_000_000_000
