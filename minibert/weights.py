@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import pickle
 import re
 import struct
 from pathlib import Path
@@ -132,6 +133,12 @@ def from_checkpoint_state(
         if len(present) != len(parts):
             absent = [n for n in parts if n not in state]
             raise CheckpointError(f"the checkpoint has {present} but not {absent}; it is incomplete")
+        for name in parts:
+            if not state[name].is_floating_point():
+                raise CheckpointError(
+                    f"checkpoint key {name!r} holds {state[name].dtype} values; minibert loads floating-point weights "
+                    "(float32, float16, bfloat16): dequantize the checkpoint to one of those first"
+                )
         expected = expected_shapes[key]
         part_shape = (expected[0] // len(parts), *expected[1:])
         for name in parts:
@@ -246,10 +253,21 @@ def _is_count(value) -> bool:
 def read_pytorch_bin(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A pickled state dict, read with weights_only=True: tensors and plain containers only."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:
-        # Files written before torch 1.6's zip format cannot be memory-mapped.
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:
+            # Files written before torch 1.6's zip format cannot be memory-mapped.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path} holds Python objects besides tensors, which torch.load(weights_only=True) refuses to "
+            "unpickle: loading them could run code. If you trust the file, convert it to safetensors once: "
+            "python -c \"import torch; from safetensors.torch import save_file; "
+            f"save_file(torch.load('{path}', weights_only=False), '{Path(path).with_name(WEIGHTS_NAME)}')\" "
+            f"and remove {Path(path).name}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} does not hold a state dict of tensors")
     return state

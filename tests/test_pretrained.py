@@ -334,3 +334,57 @@ def test_saved_files_get_the_mode_the_umask_gives(tmp_path, options):
         os.umask(old)
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
     assert len(modes) >= 2 and set(modes.values()) == {"0o644"}, modes
+
+
+# ---- typed errors instead of tracebacks (issue 13, item 13) --------------------------------
+
+
+def test_integer_weights_are_a_checkpoint_error(tmp_path):
+    state = legacy_state_dict(SMALL, with_heads=False)
+    state["bert.encoder.layer.0.output.dense.weight"] = state["bert.encoder.layer.0.output.dense.weight"].to(torch.int8)
+    write_config(tmp_path, SMALL)
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="'encoder.layer.0.output.dense.weight' holds torch.int8 values; minibert loads floating-point weights"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_a_pickle_weights_only_refuses_says_how_to_convert_it(tmp_path):
+    import argparse
+
+    write_config(tmp_path, SMALL)
+    torch.save({"args": argparse.Namespace(lr=1e-3)}, tmp_path / "pytorch_model.bin")  # harmless, still refused
+    with pytest.raises(CheckpointError, match=r"refuses to unpickle.*convert it to safetensors once: python -c .*save_file\(torch.load"):
+        BertModel.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("device, message", [
+    ("bogus", "device='bogus' is not a device; use 'cpu', 'cuda'"),
+    pytest.param("cuda", "device='cuda' but torch sees no CUDA GPU; use device='cpu'",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")),
+])
+def test_an_unusable_device_is_a_value_error_before_loading(tmp_path, device, message):
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    with pytest.raises(ValueError, match=message):
+        BertModel.from_pretrained(tmp_path, device=device)
+
+
+@pytest.mark.parametrize("damage", ["int8 weights", "pickle", "null dropout", "id2label list"])
+def test_the_cli_prints_a_bad_checkpoint_as_one_line(tmp_path, capsys, damage):
+    from minibert.cli import main
+
+    write_legacy_checkpoint(tmp_path, SMALL, "bin")
+    config = json.loads((tmp_path / "config.json").read_text())
+    if damage == "int8 weights":
+        state = torch.load(tmp_path / "pytorch_model.bin", weights_only=True)
+        torch.save({k: v.to(torch.int8) for k, v in state.items()}, tmp_path / "pytorch_model.bin")
+    elif damage == "pickle":
+        import argparse
+
+        torch.save({"args": argparse.Namespace(lr=1e-3)}, tmp_path / "pytorch_model.bin")
+    elif damage == "null dropout":
+        (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_dropout_prob": None}))
+    else:
+        (tmp_path / "config.json").write_text(json.dumps({**config, "id2label": ["NEG", "POS"]}))
+    assert main(["info", "--model", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minibert info: error: ") and err.count("\n") == 1 and "Traceback" not in err
