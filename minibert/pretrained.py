@@ -13,6 +13,7 @@ Loading, step by step:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class LoadingInfo:
     initialized_keys: list[str] = field(default_factory=list)  # not in the checkpoint: new weights
     unexpected_keys: list[str] = field(default_factory=list)  # checkpoint names nothing used
     checkpoint_dtype: torch.dtype | None = None
+    checkpoint_class: str | None = None  # config.json's "architectures", when it names another class
 
 
 @contextlib.contextmanager
@@ -139,6 +141,7 @@ class PreTrainedBert(nn.Module):
         dtype = dtype if dtype is not None else torch_dtype
         if attn_implementation is not None:
             kwargs["attn_implementation"] = attn_implementation
+        _warn_unknown_keywords(kwargs, name_or_path, config)
         if config is None:
             config = BertConfig.from_json_file(resolve_file(name_or_path, "config.json", **hub), **kwargs)
         elif kwargs:
@@ -154,6 +157,14 @@ class PreTrainedBert(nn.Module):
             model = cls(config)
         info = model._load_checkpoint_state(state, ignore_mismatched_sizes)
         info.checkpoint_files = [str(p) for p in files]
+        architectures = config.extra.get("architectures")
+        if isinstance(architectures, list) and architectures and cls.__name__ not in architectures:
+            info.checkpoint_class = str(architectures[0])
+            warnings.warn(
+                f"{name_or_path} holds a {info.checkpoint_class} checkpoint (config.json's \"architectures\"); "
+                f"it is loaded into {cls.__name__}",
+                stacklevel=2,
+            )
 
         target = _parse_dtype(dtype, info.checkpoint_dtype)
         model.to(dtype=target)
@@ -266,7 +277,10 @@ class PreTrainedBert(nn.Module):
             written = weights.write_sharded_safetensors(directory, state, weights.parse_size(max_shard_size))
         else:
             written = [weights.write_safetensors(directory / weights.WEIGHTS_NAME, state)]
-        self.config.save_pretrained(directory)
+        # config.json names the class that wrote it, so that readers of "architectures" (minibert
+        # info, transformers' Auto classes) load a fine-tuned classifier as a classifier.
+        config = dataclasses.replace(self.config, extra={**self.config.extra, "architectures": [type(self).__name__]})
+        config.save_pretrained(directory)
         for path in previous - set(written):
             path.unlink(missing_ok=True)
         return directory
@@ -320,6 +334,34 @@ def _resolve_weight_files(name_or_path, hub: dict) -> list[Path]:
     raise ModelNotFoundError(
         f"{name_or_path} has a config.json but no weights: expected one of {', '.join(weights.WEIGHT_FILES)}"
     )
+
+
+_LOADING_OPTIONS = ("config", "dtype", "torch_dtype", "device", "attn_implementation", "ignore_mismatched_sizes", *_HUB_OPTIONS)
+
+
+def _warn_unknown_keywords(kwargs: dict[str, Any], name_or_path, config: BertConfig | None) -> None:
+    """A keyword that is neither a loading option nor a config field would only land in
+    config.extra and change nothing: most likely a typo (`num_lables=3`), so say so."""
+    import difflib
+    import json
+
+    fields = {f.name for f in dataclasses.fields(BertConfig)} - {"extra"} | {"num_labels"}
+    if config is not None:
+        known = set(config.extra)
+    else:
+        path = resolve_file(name_or_path, "config.json", required=False) if is_local(name_or_path) else None
+        try:
+            known = set(json.loads(path.read_text(encoding="utf-8"))) if path else set()
+        except (OSError, ValueError, AttributeError):
+            known = set()  # from_json_file reports a bad config.json
+    for key in kwargs:
+        if key not in fields and key not in known:
+            close = difflib.get_close_matches(key, [*fields, *_LOADING_OPTIONS], n=1)
+            warnings.warn(
+                f"from_pretrained: {key}= is neither a loading option nor a BertConfig field, so it changes "
+                f"nothing{f'; did you mean {close[0]}=?' if close else ''}",
+                stacklevel=3,
+            )
 
 
 def _is_hub_snapshot(directory: Path) -> bool:

@@ -388,3 +388,15 @@ def test_the_cli_prints_a_bad_checkpoint_as_one_line(tmp_path, capsys, damage):
     assert main(["info", "--model", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("minibert info: error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_keyword_that_is_neither_an_option_nor_a_config_field_is_a_warning(tmp_path):
+    import warnings
+
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    with pytest.warns(UserWarning, match=r"num_lables= is neither a loading option nor a BertConfig field, so it changes nothing; did you mean num_labels=\?"):
+        BertModel.from_pretrained(tmp_path, num_lables=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        BertModel.from_pretrained(tmp_path, num_labels=3, hidden_dropout_prob=0.0, dtype="float32")
+    assert not [w for w in caught if "neither a loading option" in str(w.message)]
