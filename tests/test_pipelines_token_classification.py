@@ -116,5 +116,6 @@ def test_bad_calls_are_explained(ours, minilm_dir, tmp_path):
     classifier = save_with_random_head(BertForSequenceClassification, minilm_dir, tmp_path / "clf", id2label={0: "a", 1: "b"})
     config = json.loads((classifier / "config.json").read_text())
     (classifier / "config.json").write_text(json.dumps({**config, "architectures": ["BertForSequenceClassification"]}))
-    with pytest.raises(ValueError, match="holds a BertForSequenceClassification .* not the BertForTokenClassification"):
+    with pytest.warns(UserWarning, match="loaded into BertForTokenClassification"), \
+            pytest.raises(ValueError, match="holds a BertForSequenceClassification .* not the BertForTokenClassification"):
         pipeline("ner", model=classifier)
