@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                              "median_s": t["median_s"], "texts_per_s": len(corpus) / t["median_s"],
                              "ratio_vs_transformers": reference / t["median_s"], "same_output": agree})
     name = f"ner_{args.device}" + ("_quick" if args.quick else "")
-    meta = {"machine": common.machine_info(args.device), "rounds": args.rounds,
+    meta = {"machine": common.machine_info(args.device), "threads": args.threads, "rounds": args.rounds,
             "checkpoint": str(args.model) if args.model else "MiniLM-L6 + random 9-tag head"}
     common.write_results(args.out, name, meta, rows, COLUMNS,
                          "Token-classification pipeline: texts per second (ratio > 1: minibert faster)")
