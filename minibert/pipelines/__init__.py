@@ -18,11 +18,15 @@ from typing import Any
 import torch
 
 from minibert.pipelines.base import Pipeline
+from minibert.pipelines.feature_extraction import FeatureExtractionPipeline
+from minibert.pipelines.fill_mask import FillMaskPipeline
 from minibert.pipelines.text_classification import TextClassificationPipeline
 from minibert.pretrained import PreTrainedBert
 
 TASKS: dict[str, type[Pipeline]] = {
     "text-classification": TextClassificationPipeline,
+    "fill-mask": FillMaskPipeline,
+    "feature-extraction": FeatureExtractionPipeline,
 }
 TASK_ALIASES: dict[str, str] = {
     "sentiment-analysis": "text-classification",
@@ -104,4 +108,5 @@ def load_head(pipeline_class: type[Pipeline], path: str | os.PathLike, **options
     return model
 
 
-__all__ = ["pipeline", "Pipeline", "TASKS", "TASK_ALIASES", "pipeline_class_for", "TextClassificationPipeline"]
+__all__ = ["pipeline", "Pipeline", "TASKS", "TASK_ALIASES", "pipeline_class_for",
+           "TextClassificationPipeline", "FillMaskPipeline", "FeatureExtractionPipeline"]
