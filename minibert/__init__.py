@@ -38,6 +38,8 @@ from minibert.outputs import (
 from minibert.tokenizer import BatchEncoding, BertTokenizer
 from minibert.outputs import BertModelOutput, ModelOutput
 from minibert.pipelines import pipeline
+from minibert.sentence_encoder import SentenceEncoder
+from minibert.similarity import cos_sim, semantic_search
 from minibert.pretraining import PretrainingArguments, pretrain
 from minibert.pretraining_data import DataCollatorForLanguageModeling, PretrainingDataset
 from minibert.weights import CheckpointError
@@ -46,6 +48,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "pipeline",
+    "SentenceEncoder",
+    "cos_sim",
+    "semantic_search",
     "BertConfig",
     "BertModel",
     "BertEmbeddings",
