@@ -92,3 +92,16 @@ def test_report_writes_targets_between_the_markers(tmp_path):
     # Running it again replaces the section instead of adding a second one.
     report.main(["--results", str(tmp_path), "--readme", str(readme)])
     assert readme.read_text() == text
+
+
+def test_bench_embeddings_quick(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    from benchmarks import bench_embeddings
+
+    assert bench_embeddings.main(["--quick", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    data = read(tmp_path, "embeddings_cpu_quick")
+    assert {row["variant"] for row in data["rows"]} == {"minibert SentenceEncoder", "sentence-transformers"}
+    assert data["meta"]["min_cosine"] >= 0.99999
+    for row in data["rows"]:
+        assert row["sentences_per_s"] > 0 and row["speedup_vs_sentence_transformers"] > 0
+        assert row["tokenize_s"] > 0 and row["encode_s"] > 0 and row["pool_s"] > 0
