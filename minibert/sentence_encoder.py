@@ -8,8 +8,9 @@ A sentence-transformers checkpoint describes its model as a list of modules in `
     Normalize     scale each vector to unit length, so cosine = dot product
 
 `SentenceEncoder.from_pretrained(path)` reads those files and runs the same three steps:
-tokenize (with truncation), the encoder on length-sorted batches of real tokens only (packed,
-no padding: pooled vectors never look at pads), then pooling and normalisation. A plain BERT
+tokenize (with truncation), the encoder on length-sorted batches (each padded only to its own
+longest text, so there is little padding to compute), then pooling over the real tokens and
+normalisation. A plain BERT
 checkpoint without modules.json gets mean pooling and no normalisation, as sentence-transformers
 gives it.
 
@@ -75,20 +76,24 @@ class SentenceEncoder(Pipeline):
         *,
         device: torch.device | str | int | None = None,
         dtype: torch.dtype | str | None = None,
+        attn_implementation: str | None = None,
         batch_size: int = 32,
         **hub: Any,
     ) -> "SentenceEncoder":
-        """Load a sentence-transformers directory (or Hub id), or a plain BERT checkpoint."""
+        """Load a sentence-transformers directory (or Hub id), or a plain BERT checkpoint.
+
+        `attn_implementation`: as for BertModel.from_pretrained ("sdpa" by default; "unpadded"
+        runs real tokens only and gives the same sentence vectors, which never read a pad)."""
         unknown = sorted(set(hub) - set(_HUB_OPTIONS))
         if unknown:
             raise TypeError(f"SentenceEncoder.from_pretrained got unknown keyword argument(s) {', '.join(unknown)}; "
-                            f"it knows: device, dtype, batch_size, {', '.join(_HUB_OPTIONS)}")
+                            f"it knows: device, dtype, attn_implementation, batch_size, {', '.join(_HUB_OPTIONS)}")
         layout = read_layout(name_or_path, hub)
         from minibert.tokenizer import BertTokenizer
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*newly initialised")  # the pooler, which pooling never reads
-            model = BertModel.from_pretrained(layout["transformer_path"], dtype=dtype, **hub)
+            model = BertModel.from_pretrained(layout["transformer_path"], dtype=dtype, attn_implementation=attn_implementation, **hub)
         tokenizer = BertTokenizer.from_pretrained(layout["transformer_path"], **hub)
         return cls(model, tokenizer, pooling=layout["pooling"], normalize=layout["normalize"],
                    max_seq_length=layout["max_seq_length"], do_lower_case=layout["do_lower_case"],
@@ -156,12 +161,11 @@ class SentenceEncoder(Pipeline):
         return [{"input_ids": self.tokenize(prompt + item if prompt else item)}]
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        # Run the real tokens only, laid end to end: pooling never reads a pad, so none is computed.
-        real = batch["attention_mask"].bool()  # (B, S)
-        lengths = real.sum(1)  # (B,)
-        cu_seqlens = F.pad(lengths.cumsum(0), (1, 0))  # (B + 1,)
-        hidden = self.model(batch["input_ids"][real], cu_seqlens=cu_seqlens).last_hidden_state  # (T, H)
-        vectors = self.pooling(hidden, cu_seqlens, self._skip_tokens)  # (B, D)
+        hidden = self.model(batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state  # (B, S, H)
+        # Pool the real tokens only, laid end to end: a pad's vector never reaches a sentence's.
+        real = batch["attention_mask"].bool()  # (B, S), right padding: each row's tokens come first
+        cu_seqlens = F.pad(real.sum(1).cumsum(0), (1, 0))  # (B + 1,)
+        vectors = self.pooling(hidden[real], cu_seqlens, self._skip_tokens)  # (B, D)
         if self.normalize:
             vectors = F.normalize(vectors, dim=-1)
         return {"sentence_embedding": vectors}

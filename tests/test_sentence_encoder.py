@@ -156,3 +156,9 @@ def test_a_module_it_cannot_run_is_refused(minilm_dir, tmp_path):
     (path / "modules.json").write_text(json.dumps(entries))
     with pytest.raises(ValueError, match="names a sentence_transformers.models.Dense module; SentenceEncoder reads only Transformer, Pooling, Normalize"):
         SentenceEncoder.from_pretrained(path)
+
+
+@pytest.mark.parametrize("implementation", ["eager", "unpadded"])
+def test_every_attention_implementation_gives_the_same_vectors(minilm_dir, encoder, texts, implementation):
+    other = SentenceEncoder.from_pretrained(minilm_dir, attn_implementation=implementation)
+    assert_same_embeddings(other.encode(texts, batch_size=5), encoder.encode(texts, batch_size=5))
