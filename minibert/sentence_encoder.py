@@ -104,7 +104,7 @@ class SentenceEncoder(Pipeline):
     def encode(
         self,
         sentences: str | list[str],
-        batch_size: int = 32,
+        batch_size: int | None = None,
         show_progress_bar: bool | None = None,
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
@@ -116,6 +116,7 @@ class SentenceEncoder(Pipeline):
         A numpy array by default; a tensor with convert_to_tensor=True; a list of tensors with
         both convert_to_numpy and convert_to_tensor False. `normalize_embeddings`: scale to unit
         length (MiniLM's Normalize module does already). `prompt` is put before every sentence.
+        `batch_size`: sentences per batch (default: the encoder's, 32 unless from_pretrained said).
         """
         single = isinstance(sentences, str)
         if not single and not isinstance(sentences, (list, tuple)):

@@ -37,7 +37,7 @@ def cos_sim(a: Any, b: Any) -> torch.Tensor:
     a, b = as_matrix(a, "a"), as_matrix(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a has vectors of size {a.shape[1]} but b of size {b.shape[1]}: they must have the same size")
-    return F.normalize(a, dim=1) @ F.normalize(b, dim=1).T
+    return F.normalize(a, dim=1) @ F.normalize(b.to(a), dim=1).T
 
 
 def semantic_search(

@@ -65,7 +65,8 @@ def read_passages(path: Path, paragraphs: bool) -> list[tuple[int, str]]:
 def cache_path(corpus: Path, model_path, encoder, paragraphs: bool) -> Path:
     """Beside the corpus; named by a hash of the file's bytes, the model and the splitting."""
     key = hashlib.sha256(corpus.read_bytes())
-    key.update(repr(encoder).encode())
+    settings = (encoder.max_seq_length, encoder.pooling.modes, encoder.pooling.include_prompt, encoder.normalize, encoder.do_lower_case)
+    key.update(repr(settings).encode())
     key.update(f"|{Path(model_path).resolve() if Path(model_path).exists() else model_path}|{paragraphs}".encode())
     for name in getattr(encoder.model.loading_info, "checkpoint_files", []):
         stat = Path(name).stat()
