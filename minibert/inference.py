@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 import torch
 
+from minibert.pipelines.base import Feature
 from minibert.pipelines.text_classification import TextClassificationPipeline, apply_function
 from minibert.pretrained import PreTrainedBert
-from minibert.training import Feature
 
 
 @dataclass

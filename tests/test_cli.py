@@ -54,7 +54,7 @@ def train_args(files, out, **changes):
     ({"--text-column": "sentence"}, "has no column 'sentence'; its columns are: text, label"),
     ({"--train": "empty.csv"}, "holds no examples"),
     ({"--eval": "dev_new_label.csv"}, "labels the training data never shows: 'neutral'"),
-    ({"--train": "blank_text.csv"}, "row 3: the 'text' column is empty"),
+    ({"--train": "blank_text.csv"}, "line 3: the 'text' column is empty"),
     ({}, "has a config.json but no weights"),
     ({"--dist-timeout": "0"}, "--dist-timeout must be a positive number of seconds, got 0.0"),
 ], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout"])
@@ -143,7 +143,8 @@ def test_train_then_predict_round_trip_on_a_tiny_model(capsys, tmp_path):
     (tmp_path / "train.jsonl").write_text("".join(json.dumps({"review": t, "y": y}) + "\n" for t, y in rows))
     out = tmp_path / "out"
     code = main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.jsonl"), "--eval", str(tmp_path / "train.jsonl"),
-                 "--text-column", "review", "--label-column", "y", "--out", str(out), "--epochs", "2", "--batch-size", "2"])
+                 "--text-column", "review", "--label-column", "y", "--out", str(out), "--epochs", "2", "--batch-size", "2",
+                 "--keep-checkpoint"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "best dev accuracy" in captured.out
@@ -161,3 +162,64 @@ def test_train_then_predict_round_trip_on_a_tiny_model(capsys, tmp_path):
     assert main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.jsonl"), "--text-column", "review",
                  "--label-column", "y", "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_train_deletes_its_resume_checkpoint_when_done_and_says_so(capsys, tmp_path):
+    words = "good bad the film".split()
+    model_dir = tmp_path / "tiny"
+    model_dir.mkdir()
+    (model_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    torch.manual_seed(0)
+    BertModel(BertConfig(**{**TINY, "vocab_size": 5 + len(words)})).save_pretrained(model_dir)
+    (tmp_path / "train.csv").write_text("text,label\nthe film good,pos\nthe film bad,neg\n")
+    out = tmp_path / "out"
+    code = main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.csv"), "--out", str(out), "--epochs", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "the resume checkpoint was deleted" in captured.out and "--keep-checkpoint keeps it" in captured.out
+    assert (out / "model.safetensors").is_file() and not (out / "last-checkpoint").exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_train_refuses_an_option_of_another_task(capsys, files, tmp_path, monkeypatch):
+    """Each task adds its own options to the one train parser; giving one of another task's is
+    a mistake said in one line (a second task is registered here for the test)."""
+    from minibert import tasks
+
+    class Tagging(tasks.TextClassification):
+        name = "test-tagging"
+
+        @classmethod
+        def add_arguments(cls, parser):
+            parser.add_argument("--tags-column", default="tags", help="column with the tags")
+
+    monkeypatch.setitem(tasks.TASKS, Tagging.name, Tagging)
+    code, err = run_cli(capsys, *train_args(files, tmp_path / "out", **{"--tags-column": "ner"}))
+    assert code == 2
+    assert err == "minibert train: error: --tags-column is an option of --task test-tagging, not of --task text-classification\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"minibert {version('minibert')}\n"
+
+
+@pytest.mark.parametrize("command", ["pretrain", "parity"])
+def test_every_option_says_what_it_does_and_its_default(command):
+    import argparse
+
+    from minibert.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [a for a in subparsers.choices[command]._actions if a.option_strings and a.help != argparse.SUPPRESS]
+    assert len(options) > 5
+    for action in options:
+        assert action.help, f"{command} {action.option_strings[0]} has no help text"
+        if action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in action.help, \
+                f"{command} {action.option_strings[0]} does not show its default {action.default!r}"
