@@ -46,8 +46,6 @@ def task_from_config(model_path: str) -> str:
     """The task of the first head class in config.json's `architectures`. Checkpoints that
     name no head there (older minibert heads wrote "BertModel") are taken for text classifiers,
     what `minibert train` writes; the pipeline then refuses one without a classifier."""
-    import json
-
     from minibert.cli import CommandError
     from minibert.hub import ModelNotFoundError, resolve_file
 
