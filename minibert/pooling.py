@@ -1,8 +1,8 @@
 """Pooling: one vector per sentence from its token vectors, as sentence-transformers' Pooling module.
 
-The token vectors of N sentences come packed, laid end to end: h of shape (T, H), sentence n
-owning rows cu_seqlens[n] .. cu_seqlens[n+1]-1 (its L_n tokens, [CLS] first, [SEP] last).
-With the tokens t = 1..L_n of sentence n (h_1 is [CLS]):
+The token vectors of a batch of N sentences come right-padded: h of shape (N, S, H) and the
+attention mask (N, S), 1 on the L_n real tokens of sentence n ([CLS] first, [SEP] last), 0 on
+pads, which no mode ever reads. With the real tokens t = 1..L of a sentence (h_1 is [CLS]):
 
     cls                    v = h_1
     lasttoken              v = h_L
@@ -76,39 +76,35 @@ class Pooling:
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
 
-    def __call__(self, hidden: torch.Tensor, cu_seqlens: torch.Tensor, prompt_length: int = 0) -> torch.Tensor:
-        """hidden (T, H) packed token vectors, cu_seqlens (N + 1,) -> (N, len(modes) * H)."""
-        return torch.cat([pool(hidden, cu_seqlens, mode, prompt_length if not self.include_prompt else 0)
-                          for mode in self.modes], dim=-1)
+    def __call__(self, hidden: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int = 0) -> torch.Tensor:
+        """hidden (N, S, H) right-padded token vectors, attention_mask (N, S) -> (N, len(modes) * H)."""
+        skip = prompt_length if not self.include_prompt else 0
+        return torch.cat([pool(hidden, attention_mask, mode, skip) for mode in self.modes], dim=-1)
 
 
-def pool(hidden: torch.Tensor, cu_seqlens: torch.Tensor, mode: str, skip: int = 0) -> torch.Tensor:
-    """One pooling mode over packed sentences; the first `skip` tokens of each are left out."""
-    T, H = hidden.shape
-    starts, ends = cu_seqlens[:-1].long(), cu_seqlens[1:].long()  # (N,)
-    lengths = ends - starts
-    N = lengths.numel()
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str, skip: int = 0) -> torch.Tensor:
+    """One pooling mode over right-padded sentences; the first `skip` tokens of each are left out."""
+    N, S, H = hidden.shape
+    lengths = attention_mask.sum(1)  # (N,)
+    rows = torch.arange(N, device=hidden.device)
     if mode == "cls":  # the first token not skipped (the first one, if all are)
-        return hidden[starts + torch.where(lengths > skip, skip, 0)]
+        return hidden[rows, torch.where(lengths > skip, skip, 0)]
     if mode == "lasttoken":
-        return hidden[ends - 1]
+        return hidden[rows, lengths - 1]
 
-    sentence = torch.repeat_interleave(torch.arange(N, device=hidden.device), lengths)  # (T,) which sentence
-    position = torch.arange(T, device=hidden.device) - starts[sentence]  # (T,) 0-based within it
+    keep = attention_mask.bool()  # (N, S)
     if skip:
-        keep = position >= skip
-        hidden, sentence, position = hidden[keep], sentence[keep], position[keep]
+        keep = keep.clone()
+        keep[:, :skip] = False
+    if mode == "max":
+        return hidden.masked_fill(~keep[..., None], float("-inf")).amax(dim=1)
     # Sums in float32 at least, as sentence-transformers accumulates half precision.
     acc = torch.promote_types(hidden.dtype, torch.float32)
-    if mode == "max":
-        init = torch.full((N, H), float("-inf"), dtype=hidden.dtype, device=hidden.device)
-        return init.scatter_reduce(0, sentence[:, None].expand(-1, H), hidden, reduce="amax")
+    weights = keep.to(acc)  # (N, S): 1 on the tokens pooled
     if mode == "weightedmean":
-        weights = (position + 1).to(acc)[:, None]  # (T', 1): token t weighs t
-    else:
-        weights = torch.ones(len(sentence), 1, dtype=acc, device=hidden.device)
-    total = torch.zeros(N, H, dtype=acc, device=hidden.device).index_add_(0, sentence, hidden.to(acc) * weights)
-    count = torch.zeros(N, 1, dtype=acc, device=hidden.device).index_add_(0, sentence, weights).clamp(min=1e-9)
+        weights = weights * torch.arange(1, S + 1, dtype=acc, device=hidden.device)  # token t weighs t
+    total = torch.einsum("nsh,ns->nh", hidden.to(acc), weights)  # (N, H)
+    count = weights.sum(1, keepdim=True).clamp(min=1e-9)  # (N, 1)
     if mode == "mean_sqrt_len_tokens":
         count = count.sqrt()
     return (total / count).to(hidden.dtype)

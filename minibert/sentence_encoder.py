@@ -163,10 +163,7 @@ class SentenceEncoder(Pipeline):
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hidden = self.model(batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state  # (B, S, H)
-        # Pool the real tokens only, laid end to end: a pad's vector never reaches a sentence's.
-        real = batch["attention_mask"].bool()  # (B, S), right padding: each row's tokens come first
-        cu_seqlens = F.pad(real.sum(1).cumsum(0), (1, 0))  # (B + 1,)
-        vectors = self.pooling(hidden[real], cu_seqlens, self._skip_tokens)  # (B, D)
+        vectors = self.pooling(hidden, batch["attention_mask"], self._skip_tokens)  # (B, D): real tokens only
         if self.normalize:
             vectors = F.normalize(vectors, dim=-1)
         return {"sentence_embedding": vectors}

@@ -14,8 +14,8 @@ H = 8
 LENGTHS = [5, 1, 9, 3]
 
 
-def padded_and_packed():
-    """The same token vectors, right-padded (B, S, H) with a mask, and packed (T, H) with cu_seqlens."""
+def padded():
+    """Right-padded token vectors (B, S, H) and their mask; the pads hold nonsense."""
     g = torch.Generator().manual_seed(0)
     S = max(LENGTHS)
     padded = torch.randn(len(LENGTHS), S, H, generator=g)
@@ -23,31 +23,26 @@ def padded_and_packed():
     for b, n in enumerate(LENGTHS):
         mask[b, :n] = 1
         padded[b, n:] = 1000.0  # pads hold nonsense: nothing may read them
-    packed = padded[mask.bool()]
-    cu_seqlens = torch.tensor([0, *torch.tensor(LENGTHS).cumsum(0).tolist()])
-    return padded, mask, packed, cu_seqlens
+    return padded, mask
 
 
 @pytest.mark.parametrize("modes", [(m,) for m in POOLING_MODES] + [("cls", "mean", "max")])
 def test_each_mode_equals_sentence_transformers(modes):
-    padded, mask, packed, cu_seqlens = padded_and_packed()
-    theirs = st_models.Pooling(H, pooling_mode=modes)({"token_embeddings": padded, "attention_mask": mask})["sentence_embedding"]
-    ours = Pooling(modes)(packed, cu_seqlens)
+    hidden, mask = padded()
+    theirs = st_models.Pooling(H, pooling_mode=modes)({"token_embeddings": hidden, "attention_mask": mask})["sentence_embedding"]
+    ours = Pooling(modes)(hidden, mask)
     assert ours.shape == (len(LENGTHS), H * len(modes))
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("mode", ["cls", "mean", "max", "weightedmean", "mean_sqrt_len_tokens"])
 def test_leaving_the_prompt_out_equals_sentence_transformers(mode):
-    padded, mask, packed, cu_seqlens = padded_and_packed()
+    hidden, mask = padded()
     keep = [0, 2, 3]  # sentences longer than the prompt
-    padded, mask = padded[keep], mask[keep]
-    lengths = [LENGTHS[i] for i in keep]
-    packed = padded[mask.bool()]
-    cu_seqlens = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()])
+    hidden, mask = hidden[keep], mask[keep]
     st_pooling = st_models.Pooling(H, pooling_mode=mode, include_prompt=False)
-    theirs = st_pooling({"token_embeddings": padded, "attention_mask": mask, "prompt_length": torch.tensor([2])})["sentence_embedding"]
-    torch.testing.assert_close(Pooling((mode,), include_prompt=False)(packed, cu_seqlens, prompt_length=2), theirs, atol=1e-5, rtol=0)
+    theirs = st_pooling({"token_embeddings": hidden, "attention_mask": mask, "prompt_length": torch.tensor([2])})["sentence_embedding"]
+    torch.testing.assert_close(Pooling((mode,), include_prompt=False)(hidden, mask, prompt_length=2), theirs, atol=1e-5, rtol=0)
 
 
 def test_the_older_boolean_config_is_read_in_sentence_transformers_order():
