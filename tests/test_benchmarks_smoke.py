@@ -94,6 +94,7 @@ def test_report_writes_targets_between_the_markers(tmp_path):
     assert readme.read_text() == text
 
 
+@pytest.mark.slow
 def test_bench_embeddings_quick(tmp_path):
     pytest.importorskip("sentence_transformers")
     from benchmarks import bench_embeddings
