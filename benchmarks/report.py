@@ -100,6 +100,9 @@ def section(results: Path) -> str:
         if data:
             settings = {k: v for k, v in data["meta"].items() if k not in ("machine",)}
             parts.append("Settings: `" + json.dumps(settings) + "`\n")
+            if machine and data["meta"]["machine"].get("cpu") != machine.get("cpu"):
+                parts.append("Measured on another machine: " + ", ".join(
+                    f"{k} {v}" for k, v in data["meta"]["machine"].items() if v is not None) + ".\n")
         for suffix in plot_suffixes:
             if (results / f"{name}{suffix}.png").is_file():
                 parts.append(f"![{name}{suffix}](results/{name}{suffix}.png)\n")
