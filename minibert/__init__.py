@@ -36,7 +36,6 @@ from minibert.outputs import (
     TokenClassifierOutput,
 )
 from minibert.tokenizer import BatchEncoding, BertTokenizer
-from minibert.outputs import BertModelOutput, ModelOutput
 from minibert.pipelines import pipeline
 from minibert.sentence_encoder import SentenceEncoder
 from minibert.similarity import cos_sim, semantic_search
