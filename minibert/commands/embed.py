@@ -96,7 +96,7 @@ def write_vectors(path: Path, sentences: list[str], vectors) -> None:
     """N x D float32 as .npy (no pickle), or one JSON object per line; written atomically."""
     import numpy as np
 
-    from minibert.weights import atomic_write_bytes, atomic_write_text
+    from minibert.fileio import atomic_write_bytes, atomic_write_text
 
     if path.suffix == ".npy":
         def save(tmp):
