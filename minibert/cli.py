@@ -14,6 +14,7 @@ import sys
 # Command modules, in the order `minibert --help` lists them.
 COMMAND_MODULES: list[str] = [
     "minibert.commands.embed",
+    "minibert.commands.search",
     "minibert.commands.train",
     "minibert.commands.predict",
     "minibert.commands.evaluate",
