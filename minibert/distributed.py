@@ -52,6 +52,30 @@ class DistributedContext:
         return self.world_size > 1
 
 
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """`device` as a torch.device that exists on this machine (default: cuda when a GPU is
+    there, else cpu). A name torch does not know, or a GPU this machine does not have, is a
+    ValueError that says which devices there are: found now, not at the first tensor moved."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {str(device)!r} is not a device name: use cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            why = "this build of torch has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"device {str(device)!r}: {why}; use cpu")
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    elif resolved.type != "cpu":
+        backend = getattr(torch.backends, resolved.type, None) or getattr(torch, resolved.type, None)
+        if not getattr(backend, "is_available", lambda: False)():
+            raise ValueError(f"device {str(device)!r} is not available here: use cpu or cuda")
+    return resolved
+
+
 def setup(device: str | torch.device | None = None, timeout: timedelta = timedelta(minutes=10)) -> DistributedContext:
     """Join the process group described by torchrun's environment variables, or return a
     single-process context when they are absent.
@@ -59,9 +83,9 @@ def setup(device: str | torch.device | None = None, timeout: timedelta = timedel
     The backend follows the device: NCCL for CUDA, Gloo for the CPU. On CUDA each process
     takes the GPU `LOCAL_RANK` (its index on its own node).
     """
+    device = resolve_device(device)
     present = [name for name in _TORCHRUN_VARIABLES if name in os.environ]
     if not present:
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         return DistributedContext(device=device)
     missing = [name for name in _TORCHRUN_VARIABLES if name not in os.environ]
     if missing:
@@ -74,9 +98,6 @@ def setup(device: str | torch.device | None = None, timeout: timedelta = timedel
     if not 0 <= rank < world_size:
         raise ValueError(f"RANK={rank} is outside 0..WORLD_SIZE-1 (WORLD_SIZE={world_size})")
 
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise ValueError(

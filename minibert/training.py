@@ -91,16 +91,27 @@ class TrainingArguments:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainingArguments.{name} must be a positive integer, got {value!r}")
+        # inf or nan would train to a NaN model and save it: refused here, before any step.
+        for name in ("learning_rate", "weight_decay", "warmup_ratio", "max_grad_norm"):
+            value = getattr(self, name)
+            if name == "max_grad_norm" and value is None:
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"TrainingArguments.{name} must be a finite number, got {value!r}")
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+            raise ValueError(f"TrainingArguments.learning_rate must be positive, got {self.learning_rate!r}")
         if not 0 <= self.warmup_ratio <= 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio!r}")
+            raise ValueError(f"TrainingArguments.warmup_ratio must be in [0, 1], got {self.warmup_ratio!r}")
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            raise ValueError(f"TrainingArguments.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"TrainingArguments.max_grad_norm must be positive (or None: no clipping), got {self.max_grad_norm!r}")
         if self.strategy not in distributed.STRATEGIES:
-            raise ValueError(f"strategy must be one of {distributed.STRATEGIES}, got {self.strategy!r}")
+            raise ValueError(f"TrainingArguments.strategy must be one of {distributed.STRATEGIES}, got {self.strategy!r}")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+            raise ValueError(f"TrainingArguments.mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+        if self.device is not None:
+            distributed.resolve_device(self.device)  # a bad name or a missing GPU: said now, not at the first batch
 
 
 @dataclass
@@ -214,9 +225,16 @@ def train(
     out_dir = Path(args.output_dir) if args.output_dir is not None else None
     checkpoint_dir = out_dir / LAST_CHECKPOINT if out_dir is not None else None
     if out_dir is not None:
-        if ctx.is_main:  # finish or undo what a crashed run left half-written
-            checkpoints.prepare(out_dir, STATE_JSON)
-        distributed.barrier(ctx)
+        problem = None
+        if ctx.is_main:  # rank 0 writes: it checks now that it can, and finishes or undoes what a crash left
+            try:
+                checkpoints.check_writable(out_dir)
+                checkpoints.prepare(out_dir, STATE_JSON)
+            except OSError as exc:
+                problem = f"output_dir: {exc}"
+        problem = distributed.gather_objects(problem, ctx)[0]  # every process stops, none waits for rank 0
+        if problem is not None:
+            raise OSError(problem)
     if resume:
         checkpoint_dir = find_checkpoint(out_dir)
     pad_id = args.pad_token_id if args.pad_token_id is not None else model.config.pad_token_id
@@ -273,6 +291,13 @@ def train(
                     scaler.scale(loss * weight).backward()
                 if weight:
                     step_loss += torch.tensor([loss.item() * len(features), len(features)], dtype=torch.float64)
+            step_loss = distributed.all_reduce_sum(step_loss, ctx)  # (the same on every process)
+            if not math.isfinite(step_loss[0].item()):
+                raise FloatingPointError(
+                    f"the training loss became {step_loss[0].item()} at optimizer step {result.global_step + 1} "
+                    f"(epoch {epoch + 1}): training stopped before applying that step, and saved nothing after it. "
+                    f"The learning rate is probably too high: lower TrainingArguments.learning_rate ({args.learning_rate:g})"
+                )
             if args.max_grad_norm is not None:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.max_grad_norm)
@@ -281,7 +306,6 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
             result.global_step += 1
-            step_loss = distributed.all_reduce_sum(step_loss, ctx)
             loss_sum += step_loss[0].item()
             loss_count += int(step_loss[1].item())
             examples_seen += n_examples

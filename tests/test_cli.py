@@ -57,7 +57,11 @@ def train_args(files, out, **changes):
     ({"--train": "blank_text.csv"}, "row 3: the 'text' column is empty"),
     ({}, "has a config.json but no weights"),
     ({"--dist-timeout": "0"}, "--dist-timeout must be a positive number of seconds, got 0.0"),
-], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout"])
+    ({"--lr": "inf"}, "--lr must be a finite number, got inf"),
+    ({"--device": "bogus"}, "device 'bogus' is not a device name: use cpu, cuda or cuda:N"),
+    ({"--device": "cuda:99"}, "device 'cuda:99': "),
+], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout",
+        "lr-inf", "device-bogus", "device-missing-gpu"])
 def test_train_bad_input_is_one_line_and_exit_2(capsys, files, tmp_path, changes, message):
     changes = {k: (str(files / v) if k in ("--train", "--eval") and v != "missing.csv" else v) for k, v in changes.items()}
     code, err = run_cli(capsys, *train_args(files, tmp_path / "out", **changes))
@@ -73,6 +77,34 @@ def test_train_refuses_a_non_empty_out_and_keeps_its_files(capsys, files, tmp_pa
     code, err = run_cli(capsys, *train_args(files, out, **{"--model": str(files / "backbone")}))
     assert code == 2 and "exists and is not empty" in err and "--overwrite" in err
     assert (out / "notes.txt").read_text() == "keep me" and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_train_refuses_an_out_it_could_not_write_before_loading_anything(capsys, files, tmp_path):
+    """Found before the model is loaded (the model here has no weights, which would be the
+    error otherwise), not when the first epoch's model is saved."""
+    code, err = run_cli(capsys, *train_args(files, files / "train.csv"))
+    assert code == 2 and err == f"minibert train: error: --out {files / 'train.csv'} exists and is not a directory\n"
+    code, err = run_cli(capsys, *train_args(files, files / "train.csv" / "run"))
+    assert code == 2 and err == (f"minibert train: error: --out: cannot create {files / 'train.csv' / 'run'}: "
+                                 f"{files / 'train.csv'} is not a directory\n")
+
+
+@pytest.mark.parametrize("device,message", [("bogus", "device 'bogus' is not a device name"), ("cuda:99", "device 'cuda:99': ")])
+def test_predict_and_pretrain_refuse_a_device_there_is_not_in_one_line(capsys, files, tmp_path, device, message):
+    (tmp_path / "t.txt").write_text("hello\n")
+    code, err = run_cli(capsys, "predict", "--model", str(files / "backbone"), "--input", str(tmp_path / "t.txt"), "--device", device)
+    assert code == 2 and err.startswith("minibert predict: error: ") and message in err and err.count("\n") == 1
+    code, err = run_cli(capsys, "pretrain", "--corpus", str(files / "train.csv"), "--out", str(tmp_path / "p"),
+                        "--tokenizer", str(files / "backbone"), "--device", device)
+    assert code == 2 and err.startswith("minibert pretrain: error: ") and message in err and err.count("\n") == 1
+
+
+def test_pretrain_refuses_an_out_that_is_a_file_before_training(capsys, files, tmp_path):
+    (tmp_path / "a-file").write_text("keep me")
+    code, err = run_cli(capsys, "pretrain", "--corpus", str(files / "train.csv"), "--out", str(tmp_path / "a-file"),
+                        "--tokenizer", str(files / "backbone"), "--config", "tiny", "--max-steps", "1")
+    assert code == 2 and err == f"minibert pretrain: error: --out {tmp_path / 'a-file'} exists and is not a directory\n"
+    assert (tmp_path / "a-file").read_text() == "keep me"
 
 
 def test_predict_bad_input(capsys, files, tmp_path):

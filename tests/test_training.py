@@ -279,3 +279,37 @@ def test_the_resume_checkpoint_is_deleted_when_the_run_completes_unless_kept(tmp
     train(tiny_model(), data, TrainingArguments(output_dir=tmp_path / "b", num_epochs=1, keep_checkpoint=True, progress=False),
           eval_features=data)
     assert (tmp_path / "b" / LAST_CHECKPOINT / STATE_FILE).is_file()
+
+
+@pytest.mark.parametrize("name,value", [("learning_rate", float("inf")), ("learning_rate", float("nan")),
+                                        ("weight_decay", float("inf")), ("max_grad_norm", float("inf")),
+                                        ("warmup_ratio", float("nan"))])
+def test_non_finite_hyper_parameters_are_rejected(name, value):
+    with pytest.raises(ValueError, match=f"TrainingArguments.{name} must be a finite number, got {value}"):
+        TrainingArguments(**{name: value})
+
+
+def test_a_loss_that_becomes_nan_stops_the_run_with_a_clear_error_and_saves_no_model(tmp_path):
+    model = tiny_model()
+
+    def poison(step):  # what a far too high learning rate does after a few steps
+        if step == 2:
+            with torch.no_grad():
+                model.classifier.weight.fill_(float("nan"))
+
+    with pytest.raises(FloatingPointError, match=r"loss became nan at optimizer step 3 \(epoch 1\).*learning_rate \(0.001\)"):
+        train(model, toy_features(20), TrainingArguments(output_dir=tmp_path, num_epochs=1, batch_size=4, learning_rate=1e-3,
+                                                         progress=False), eval_features=toy_features(4), on_step=poison)
+    assert not (tmp_path / "model.safetensors").exists() and not (tmp_path / LAST_CHECKPOINT).exists()
+
+
+def test_an_output_dir_that_cannot_be_written_fails_before_the_first_step(tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    steps = []
+    for out, message in [(tmp_path / "a-file", "exists and is not a directory"),
+                         (tmp_path / "a-file" / "run", "a-file is not a directory")]:
+        with pytest.raises(OSError, match=message):
+            train(tiny_model(), toy_features(8), TrainingArguments(output_dir=out, num_epochs=1, batch_size=4, progress=False),
+                  on_step=steps.append)
+    assert steps == []
+

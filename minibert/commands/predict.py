@@ -59,13 +59,14 @@ def read_texts(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
 def load_trained_classifier(model_path: str, device: str | None):
     from minibert import BertForSequenceClassification
     from minibert.cli import CommandError
-    from minibert.commands.train import default_device
+    from minibert.distributed import resolve_device
     from minibert.hub import ModelNotFoundError
 
     try:
+        device = resolve_device(device)
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
-            model = BertForSequenceClassification.from_pretrained(model_path, device=device or default_device())
+            model = BertForSequenceClassification.from_pretrained(model_path, device=device)
         from minibert import BertTokenizer  # after the model: its errors come first
 
         tokenizer = BertTokenizer.from_pretrained(model_path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from minibert.commands.train import add_distributed_arguments, run_on_processes
+from minibert.commands.train import add_distributed_arguments, check_out_dir, run_on_processes
 
 # Named sizes of Turc et al. (2019), "Well-Read Students Learn Better", and BERT-base itself.
 CONFIG_PRESETS: dict[str, dict[str, int]] = {
@@ -75,6 +75,7 @@ def _pretrain(args: argparse.Namespace, ctx) -> int:
     from minibert.pretraining import PretrainingArguments, pretrain
     from minibert.pretraining_data import corpus_files
 
+    check_out_dir(Path(args.out), overwrite=True, resume=True)  # a file, or unwritable: said now, not after training
     corpus = corpus_files(args.corpus)
     eval_corpus = corpus_files(args.eval_corpus) if args.eval_corpus else None
     tokenizer_path = args.tokenizer or args.init or default_model_dir()

@@ -23,6 +23,7 @@ without it, on one.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from datetime import timedelta
@@ -124,9 +125,9 @@ def run_on_processes(args: argparse.Namespace, body: Callable) -> int:
         if ctx.is_distributed:
             raise CommandError(f"{exc} (rank {ctx.rank} of {ctx.world_size})") from None
         raise
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, FloatingPointError) as exc:
         where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx.is_distributed else ""
-        raise CommandError(f"{exc}{where}") from None
+        raise CommandError(f"{in_flags(str(exc))}{where}") from None
     finally:
         distributed.teardown(ctx)
 
@@ -145,12 +146,31 @@ def resolve_model(model: str | None) -> str:
 
 
 def check_out_dir(out: Path, overwrite: bool, resume: bool) -> None:
+    """--out must be a directory that can be written (now, before any training) and, unless
+    --overwrite or --resume, empty or new. Nothing is created yet."""
+    from minibert import checkpoints
     from minibert.cli import CommandError
 
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not (overwrite or resume):
         raise CommandError(f"--out {out} exists and is not empty; choose another directory, or pass --overwrite (or --resume)")
+    try:
+        checkpoints.check_writable(out)
+    except OSError as exc:
+        raise CommandError(f"--out: {exc}") from None
+
+
+# The flags of the TrainingArguments fields: the loop's messages name the fields
+# ("TrainingArguments.learning_rate"), the command shows them as the user wrote them.
+FLAGS = {"num_epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "--lr", "seed": "--seed",
+         "gradient_accumulation_steps": "--gradient-accumulation", "mixed_precision": "--mixed-precision",
+         "device": "--device", "output_dir": "--out", "strategy": "--strategy", "keep_checkpoint": "--keep-checkpoint"}
+
+
+def in_flags(message: str) -> str:
+    """`message` with each `TrainingArguments.<field>` that has a flag written as the flag."""
+    return re.sub(r"TrainingArguments\.(\w+)", lambda m: FLAGS.get(m.group(1), m.group(0)), message)
 
 
 def load_model(task, model_path: str, label_names: list[str], seed: int, announce: bool = True):
@@ -198,7 +218,7 @@ def training_arguments(args: argparse.Namespace, out: Path | None, strategy: str
             keep_checkpoint=getattr(args, "keep_checkpoint", False),
         )
     except ValueError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(in_flags(str(exc))) from None
 
 
 def default_device() -> str:
