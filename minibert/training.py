@@ -36,8 +36,6 @@ padding) and leaves the metadata out (minibert.tasks.base).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 import random
@@ -45,20 +43,27 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from minibert import checkpoints, distributed, weights
+from minibert import checkpoints, distributed
 from minibert.distributed import DistributedContext
 from minibert.pretrained import PreTrainedBert
 from minibert.progress import Progress
+from minibert.resume import (
+    LAST_CHECKPOINT,
+    STATE_JSON,
+    check_same_run,
+    describe_run,
+    find_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from minibert.tasks import DEFAULT_TASK, Feature, Task, collate, get_task
 
-LAST_CHECKPOINT = "last-checkpoint"
-STATE_FILE = "trainer_state.pt"
-STATE_JSON = "trainer_state.json"
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
@@ -112,6 +117,11 @@ class TrainingArguments:
             raise ValueError(f"TrainingArguments.mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         if self.device is not None:
             distributed.resolve_device(self.device)  # a bad name or a missing GPU: said now, not at the first batch
+
+
+# The settings that shape the optimisation: a resume with other values is another run.
+RUN_SETTINGS = ("num_epochs", "batch_size", "gradient_accumulation_steps", "learning_rate", "weight_decay",
+                "warmup_ratio", "max_grad_norm", "mixed_precision", "seed", "metric")
 
 
 @dataclass
@@ -192,8 +202,11 @@ def train(
     *,
     task: Task | str | None = None,
     resume: bool = False,
+    force_resume: bool = False,
+    run_info: dict[str, Any] | None = None,
     on_step: Callable[[int], None] | None = None,
     save_model: Callable[[Path], None] | None = None,
+    log: Callable[[str], None] | None = None,
     ctx: DistributedContext | None = None,
 ) -> TrainingResult:
     """Fine-tune `model` in place; see the module docstring for the recipe.
@@ -202,7 +215,13 @@ def train(
     there with `save_pretrained` after each epoch, together with whatever `save_model(dir)`
     adds (the CLI saves the tokenizer), and `last-checkpoint/` is written for resuming (and
     deleted when the run completes, unless `args.keep_checkpoint`).
-    `on_step(global_step)` is called after each optimizer step. `task`: a minibert.tasks.Task
+    Each checkpoint records what identifies the run (minibert.resume.describe_run: the task,
+    model config and labels, a hash of the features, the settings of RUN_SETTINGS, and
+    `run_info`, any JSON-ready facts the caller adds); `resume=True` refuses a checkpoint of
+    another run, listing the differences, unless `force_resume=True`.
+    `on_step(global_step)` is called after each optimizer step. `log(line)` receives the
+    loop's messages (where a resume continues, each epoch's scores, advice about the run);
+    default: printed to stderr. Only rank 0 logs; the per-epoch scores only with `args.progress`. `task`: a minibert.tasks.Task
     (or its name) that pads the batches and scores the dev set; default: text classification.
 
     `ctx` (from `minibert.distributed.setup()` under torchrun): train on several processes.
@@ -224,6 +243,7 @@ def train(
         raise ValueError("mixed_precision='fp16' needs a CUDA device; use 'bf16' on the CPU")
     out_dir = Path(args.output_dir) if args.output_dir is not None else None
     checkpoint_dir = out_dir / LAST_CHECKPOINT if out_dir is not None else None
+    say = (log or _print) if ctx.is_main else (lambda line: None)
     if out_dir is not None:
         problem = None
         if ctx.is_main:  # rank 0 writes: it checks now that it can, and finishes or undoes what a crash left
@@ -235,8 +255,13 @@ def train(
         problem = distributed.gather_objects(problem, ctx)[0]  # every process stops, none waits for rank 0
         if problem is not None:
             raise OSError(problem)
+    run = describe_run(model, task.name, {k: getattr(args, k) for k in RUN_SETTINGS}, train_features, eval_features,
+                       run_info) if out_dir is not None else None
     if resume:
         checkpoint_dir = find_checkpoint(out_dir)
+        changed = check_same_run(checkpoint_dir, run, force_resume)
+        if changed:
+            say(f"resuming although this run differs from the checkpoint's (forced): {'; '.join(changed)}")
     pad_id = args.pad_token_id if args.pad_token_id is not None else model.config.pad_token_id
     show = args.progress and ctx.is_main
 
@@ -252,8 +277,13 @@ def train(
     result = TrainingResult()
     position = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "loss_count": 0}
     if resume:
-        position = load_checkpoint(checkpoint_dir, wrapped, optimizer, scheduler, scaler, result, ctx)
+        position = load_checkpoint(checkpoint_dir, wrapped, optimizer, scheduler, scaler, result, ctx,
+                                   args.num_epochs, batches_per_epoch)
     start_epoch, start_batch = position["epoch"], position["batch"]
+    if resume:
+        where = (f"epoch {start_epoch + 1}/{args.num_epochs}, batch {start_batch + 1}/{batches_per_epoch}"
+                 if start_epoch < args.num_epochs else "the end of the last epoch: nothing is left to train")
+        say(f"resuming from {checkpoint_dir} after optimizer step {result.global_step}: continuing at {where}")
     best_in_memory = None  # without an output_dir, the best weights are kept here
 
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.mixed_precision)
@@ -267,57 +297,62 @@ def train(
             result.history.append({"epoch": epoch + 1})
         group: list[list[Feature]] = []
         all_batches = list(batches(train_features, global_batch, order))
-        for index in range(start_batch, batches_per_epoch):
-            group.append(all_batches[index])
-            last = index == batches_per_epoch - 1
-            if len(group) < args.gradient_accumulation_steps and not last:
-                continue
-            # One optimizer step over the group's batches, all processes together; each loss is
-            # weighted by its share of the step's examples, so accumulating k batches on n
-            # processes equals one batch k * n times larger. (DDP and FSDP average the
-            # processes' gradients, hence the factor `world`.)
-            n_examples = sum(len(b) for b in group)
-            step_loss = torch.zeros(2, dtype=torch.float64)  # (loss * examples, examples) of this process
-            for i, global_features in enumerate(group):
-                features = global_features[ctx.rank :: world]
-                weight = len(features) / n_examples * world
-                if not features:  # fewer examples than processes: join the backward with weight 0
-                    features = global_features[:1]
-                    weight = 0.0
-                batch = {k: v.to(device) for k, v in task.collate(features, pad_id).items()}
-                with distributed.gradient_sync(wrapped, enabled=i == len(group) - 1):
-                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                        loss = wrapped(**batch).loss
-                    scaler.scale(loss * weight).backward()
-                if weight:
-                    step_loss += torch.tensor([loss.item() * len(features), len(features)], dtype=torch.float64)
-            step_loss = distributed.all_reduce_sum(step_loss, ctx)  # (the same on every process)
-            if not math.isfinite(step_loss[0].item()):
-                raise FloatingPointError(
-                    f"the training loss became {step_loss[0].item()} at optimizer step {result.global_step + 1} "
-                    f"(epoch {epoch + 1}): training stopped before applying that step, and saved nothing after it. "
-                    f"The learning rate is probably too high: lower TrainingArguments.learning_rate ({args.learning_rate:g})"
-                )
-            if args.max_grad_norm is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            result.global_step += 1
-            loss_sum += step_loss[0].item()
-            loss_count += int(step_loss[1].item())
-            examples_seen += n_examples
-            rate = examples_seen / max(time.perf_counter() - epoch_start, 1e-9)
-            progress.update(len(group), f"loss {loss_sum / loss_count:.4f}  lr {scheduler.get_last_lr()[0]:.2e}  "
-                                        f"{rate:.1f} examples/s")
-            group = []
-            if on_step is not None:
-                on_step(result.global_step)
-            if checkpoint_dir is not None and not last and args.save_steps and result.global_step % args.save_steps == 0:
-                save_checkpoint(wrapped, distributed.full_state_dict(wrapped), optimizer, scheduler, scaler, checkpoint_dir,
-                                result, {"epoch": epoch, "batch": index + 1, "loss_sum": loss_sum, "loss_count": loss_count}, ctx)
+        try:
+            for index in range(start_batch, batches_per_epoch):
+                group.append(all_batches[index])
+                last = index == batches_per_epoch - 1
+                if len(group) < args.gradient_accumulation_steps and not last:
+                    continue
+                # One optimizer step over the group's batches, all processes together; each loss is
+                # weighted by its share of the step's examples, so accumulating k batches on n
+                # processes equals one batch k * n times larger. (DDP and FSDP average the
+                # processes' gradients, hence the factor `world`.)
+                n_examples = sum(len(b) for b in group)
+                step_loss = torch.zeros(2, dtype=torch.float64)  # (loss * examples, examples) of this process
+                for i, global_features in enumerate(group):
+                    features = global_features[ctx.rank :: world]
+                    weight = len(features) / n_examples * world
+                    if not features:  # fewer examples than processes: join the backward with weight 0
+                        features = global_features[:1]
+                        weight = 0.0
+                    batch = {k: v.to(device) for k, v in task.collate(features, pad_id).items()}
+                    with distributed.gradient_sync(wrapped, enabled=i == len(group) - 1):
+                        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                            loss = wrapped(**batch).loss
+                        scaler.scale(loss * weight).backward()
+                    if weight:
+                        step_loss += torch.tensor([loss.item() * len(features), len(features)], dtype=torch.float64)
+                step_loss = distributed.all_reduce_sum(step_loss, ctx)  # (the same on every process)
+                if not math.isfinite(step_loss[0].item()):
+                    raise FloatingPointError(
+                        f"the training loss became {step_loss[0].item()} at optimizer step {result.global_step + 1} "
+                        f"(epoch {epoch + 1}): training stopped before applying that step, and saved nothing after it. "
+                        f"The learning rate is probably too high: lower TrainingArguments.learning_rate ({args.learning_rate:g})"
+                    )
+                if args.max_grad_norm is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+                result.global_step += 1
+                loss_sum += step_loss[0].item()
+                loss_count += int(step_loss[1].item())
+                examples_seen += n_examples
+                rate = examples_seen / max(time.perf_counter() - epoch_start, 1e-9)
+                progress.update(len(group), f"loss {loss_sum / loss_count:.4f}  lr {scheduler.get_last_lr()[0]:.2e}  "
+                                            f"{rate:.1f} examples/s")
+                group = []
+                if on_step is not None:
+                    on_step(result.global_step)
+                if checkpoint_dir is not None and not last and args.save_steps and result.global_step % args.save_steps == 0:
+                    save_checkpoint(wrapped, distributed.full_state_dict(wrapped), optimizer, scheduler, scaler, checkpoint_dir,
+                                    result, {"epoch": epoch, "batch": index + 1, "loss_sum": loss_sum, "loss_count": loss_count},
+                                    ctx, run)
+        except BaseException:  # an error or Ctrl-C: the bar ends here, before the message about it
+            progress.close(summary=False)
+            raise
         progress.close()
         start_batch = 0
         result.epoch = epoch + 1
@@ -333,7 +368,8 @@ def train(
             improved = result.best_metric is None or is_better(metric, scores, result)
             if improved:
                 result.best_metric, result.best_loss, result.best_epoch = scores[metric], scores.get("loss"), epoch + 1
-            _log(show, "  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
+            if show:
+                say("  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
         else:
             improved = True
         if out_dir is not None:
@@ -341,7 +377,7 @@ def train(
             if improved:
                 save_best(wrapped, model_state, out_dir, save_model, ctx)
             save_checkpoint(wrapped, model_state, optimizer, scheduler, scaler, checkpoint_dir, result,
-                            {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "loss_count": 0}, ctx)
+                            {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "loss_count": 0}, ctx, run)
         elif improved and eval_features and args.load_best_at_end:
             best_in_memory = {k: v.clone() for k, v in distributed.full_state_dict(wrapped).items()}
     if args.load_best_at_end and eval_features and result.best_epoch != result.epoch:
@@ -445,83 +481,9 @@ def evaluate(
 
 
 # ---------------------------------------------------------------------------------------
-# Checkpoints: weights as safetensors, the rest as tensors and plain data (weights_only loads)
-# ---------------------------------------------------------------------------------------
-
-
-def save_checkpoint(model, model_state: dict[str, torch.Tensor], optimizer, scheduler, scaler, directory: Path,
-                    result: TrainingResult, position: dict, ctx: DistributedContext) -> None:
-    """Write the whole checkpoint (minibert.checkpoints.save: a crash leaves the previous one or
-    this one, never new weights with old state; trainer_state.json, written last, marks it
-    complete). `model_state`: distributed.full_state_dict(model). Every process takes part
-    (its random generators are saved too); rank 0 writes."""
-    optimizer_state = distributed.full_optimizer_state_dict(model, optimizer)
-    rng_states = distributed.gather_objects(checkpoints.rng_state(ctx.device), ctx)
-    if ctx.is_main:
-        state = {
-            "optimizer": optimizer_state,
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": rng_states,  # one per process
-            "position": position,
-            "result": dataclasses.asdict(result),
-        }
-        summary = {**position, "world_size": ctx.world_size, **dataclasses.asdict(result)}
-
-        def write(staging: Path) -> None:
-            distributed.unwrap_model(model).save_pretrained(staging, state_dict=model_state)
-            weights.atomic_write_bytes(staging / STATE_FILE, lambda tmp: torch.save(state, tmp))
-            weights.atomic_write_text(staging / STATE_JSON, json.dumps(summary, indent=2) + "\n")
-
-        checkpoints.save(directory, write, complete=STATE_JSON)
-    distributed.barrier(ctx)
-
-
-def find_checkpoint(out_dir: Path | None) -> Path:
-    """`out_dir/last-checkpoint/` when it is complete (checkpoints.prepare has already put the
-    newest complete copy there, whatever step of a save a crash interrupted)."""
-    if out_dir is not None and checkpoints.is_complete(out_dir / LAST_CHECKPOINT, STATE_JSON):
-        return out_dir / LAST_CHECKPOINT
-    raise FileNotFoundError(f"resume=True but there is no checkpoint to resume from in {out_dir}")
-
-
-def load_weights(model: torch.nn.Module, directory: Path) -> None:
-    """Copy a saved model's weights into `model`'s existing parameters, which an optimizer
-    made before keeps pointing at. Under DDP or FSDP every process calls it and keeps its part."""
-    inner = distributed.unwrap_model(model)
-    state = weights.read_safetensors(directory / weights.WEIGHTS_NAME)
-    state = weights.normalize_checkpoint_keys(state, inner.backbone_prefix)
-    expected = {k: v.shape for k, v in inner.state_dict().items()}
-    ours, missing, _ = weights.from_checkpoint_state(state, inner.checkpoint_key_map(), expected)
-    if missing:
-        raise weights.CheckpointError(f"{directory} lacks {len(missing)} weights of this model, e.g. {missing[0]}")
-    distributed.load_full_state_dict(model, ours)
-
-
-def load_checkpoint(directory: Path, model, optimizer, scheduler, scaler, result: TrainingResult,
-                    ctx: DistributedContext) -> dict:
-    """Restore everything save_checkpoint wrote; returns the data position to continue from."""
-    state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
-    if len(state["rng"]) != ctx.world_size:
-        raise ValueError(
-            f"{directory} was written by {len(state['rng'])} process(es) but this run has {ctx.world_size}: "
-            "an exact resume needs the same number (the batches are split by process)"
-        )
-    load_weights(model, directory)
-    distributed.load_full_optimizer_state_dict(model, optimizer, state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    scaler.load_state_dict(state["scaler"])
-    checkpoints.set_rng_state(state["rng"][ctx.rank], ctx.device)
-    for key, value in state["result"].items():
-        setattr(result, key, value)
-    return state["position"]
-
-
-# ---------------------------------------------------------------------------------------
 # Log lines
 # ---------------------------------------------------------------------------------------
 
 
-def _log(enabled: bool, message: str) -> None:
-    if enabled:
-        print(message, file=sys.stderr)
+def _print(line: str) -> None:
+    print(line, file=sys.stderr)

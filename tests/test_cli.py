@@ -60,8 +60,10 @@ def train_args(files, out, **changes):
     ({"--lr": "inf"}, "--lr must be a finite number, got inf"),
     ({"--device": "bogus"}, "device 'bogus' is not a device name: use cpu, cuda or cuda:N"),
     ({"--device": "cuda:99"}, "device 'cuda:99': "),
+    ({"--max-length": "1000"}, "--max-length must be between 2 and 32 (the model's maximum), got 1000"),
+    ({"--max-length": "1"}, "--max-length must be at least 2 ([CLS] and [SEP]), got 1"),
 ], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout",
-        "lr-inf", "device-bogus", "device-missing-gpu"])
+        "lr-inf", "device-bogus", "device-missing-gpu", "max-length-above-the-model", "max-length-1"])
 def test_train_bad_input_is_one_line_and_exit_2(capsys, files, tmp_path, changes, message):
     changes = {k: (str(files / v) if k in ("--train", "--eval") and v != "missing.csv" else v) for k, v in changes.items()}
     code, err = run_cli(capsys, *train_args(files, tmp_path / "out", **changes))
