@@ -36,6 +36,7 @@ padding) and leaves the metadata out (minibert.tasks.base).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -70,7 +71,7 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 @dataclass
 class TrainingArguments:
     output_dir: str | os.PathLike | None = None  # where the best model and the last checkpoint go
-    num_epochs: int = 3
+    num_epochs: int | None = None  # None: from the data size (default_epochs): about 100 optimizer steps, 3 to 50 epochs
     batch_size: int = 16  # per process: a step sees batch_size x processes x gradient_accumulation_steps examples
     eval_batch_size: int = 64
     learning_rate: float = 5e-5
@@ -92,7 +93,7 @@ class TrainingArguments:
     def __post_init__(self) -> None:
         for name in ("num_epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "save_steps"):
             value = getattr(self, name)
-            if name == "save_steps" and value is None:
+            if name in ("num_epochs", "save_steps") and value is None:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainingArguments.{name} must be a positive integer, got {value!r}")
@@ -117,6 +118,21 @@ class TrainingArguments:
             raise ValueError(f"TrainingArguments.mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         if self.device is not None:
             distributed.resolve_device(self.device)  # a bad name or a missing GPU: said now, not at the first batch
+
+
+# Small data: fine-tuning needs optimizer steps, not epochs. A run whose number of epochs is
+# not given makes at least AUTO_STEPS steps (3 to MAX_AUTO_EPOCHS epochs); any run of fewer
+# than FEW_STEPS steps, or that ends with a training loss above NEAR_CHANCE x the task's
+# chance level, gets a warning that says what to change.
+AUTO_STEPS, MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 100, 3, 50
+FEW_STEPS = 50
+NEAR_CHANCE = 0.8
+
+
+def default_epochs(steps_per_epoch: int) -> int:
+    """The number of epochs of a run that does not set one: enough for AUTO_STEPS optimizer
+    steps, at least 3 (the usual recipe, which large data sets reach anyway) and at most 50."""
+    return min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch)))
 
 
 # The settings that shape the optimisation: a resume with other values is another run.
@@ -245,16 +261,12 @@ def train(
     checkpoint_dir = out_dir / LAST_CHECKPOINT if out_dir is not None else None
     say = (log or _print) if ctx.is_main else (lambda line: None)
     if out_dir is not None:
-        problem = None
-        if ctx.is_main:  # rank 0 writes: it checks now that it can, and finishes or undoes what a crash left
-            try:
-                checkpoints.check_writable(out_dir)
-                checkpoints.prepare(out_dir, STATE_JSON)
-            except OSError as exc:
-                problem = f"output_dir: {exc}"
-        problem = distributed.gather_objects(problem, ctx)[0]  # every process stops, none waits for rank 0
-        if problem is not None:
-            raise OSError(problem)
+        prepare_output_dir(out_dir, ctx)
+    global_batch = args.batch_size * world
+    batches_per_epoch = math.ceil(len(train_features) / global_batch)
+    steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
+    args = plan_epochs(args, len(train_features), global_batch, steps_per_epoch, say if not resume else lambda line: None)
+    total_steps = steps_per_epoch * args.num_epochs
     run = describe_run(model, task.name, {k: getattr(args, k) for k in RUN_SETTINGS}, train_features, eval_features,
                        run_info) if out_dir is not None else None
     if resume:
@@ -267,10 +279,6 @@ def train(
 
     seed_everything(args.seed + ctx.rank)  # the same order everywhere (epoch_order), different dropout per rank
     wrapped = distributed.wrap_model(model, ctx, args.strategy)
-    global_batch = args.batch_size * world
-    batches_per_epoch = math.ceil(len(train_features) / global_batch)
-    steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
-    total_steps = steps_per_epoch * args.num_epochs
     optimizer = make_optimizer(wrapped, args.learning_rate, args.weight_decay)
     scheduler = linear_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=args.mixed_precision == "fp16")
@@ -389,8 +397,54 @@ def train(
         if ctx.is_main:  # the run is complete: nothing to resume, and the optimizer state is large
             checkpoints.remove(checkpoint_dir, STATE_JSON)
         distributed.barrier(ctx)
+    warn_if_near_chance(result, args, task, train_features, model.config, say)
     model.eval()
     return result
+
+
+def prepare_output_dir(out_dir: Path, ctx: DistributedContext) -> None:
+    """Before any training: rank 0, which writes, checks it can write `out_dir` and finishes or
+    undoes what a crashed run left there; every process stops if it cannot (none waits)."""
+    problem = None
+    if ctx.is_main:
+        try:
+            checkpoints.check_writable(out_dir)
+            checkpoints.prepare(out_dir, STATE_JSON)
+        except OSError as exc:
+            problem = f"TrainingArguments.output_dir: {exc}"
+    problem = distributed.gather_objects(problem, ctx)[0]
+    if problem is not None:
+        raise OSError(problem)
+
+
+def plan_epochs(args: TrainingArguments, num_examples: int, global_batch: int, steps_per_epoch: int,
+                say: Callable[[str], None]) -> TrainingArguments:
+    """`args` with num_epochs chosen from the data size when it is None (default_epochs), and
+    a warning when the run makes too few optimizer steps to get far, saying what to change."""
+    if args.num_epochs is None:
+        args = dataclasses.replace(args, num_epochs=default_epochs(steps_per_epoch))
+        say(f"TrainingArguments.num_epochs not set: {args.num_epochs} epochs of {steps_per_epoch} optimizer steps "
+            f"for {num_examples} training examples")
+    total_steps = steps_per_epoch * args.num_epochs
+    if total_steps < FEW_STEPS:
+        say(f"warning: this run makes only {total_steps} optimizer steps ({num_examples} examples in batches of "
+            f"{global_batch * args.gradient_accumulation_steps}, {args.num_epochs} epochs), and fine-tuning rarely gets "
+            f"far in fewer than {FEW_STEPS}: raise TrainingArguments.num_epochs (e.g. to "
+            f"{default_epochs(steps_per_epoch)}), lower TrainingArguments.batch_size, or add training data")
+    return args
+
+
+def warn_if_near_chance(result: TrainingResult, args: TrainingArguments, task: Task, train_features, config,
+                        say: Callable[[str], None]) -> None:
+    """A run that ends with its training loss still near the task's chance level has learnt
+    next to nothing, whatever its dev score says: say so, and what to change."""
+    chance = task.chance_loss(train_features, config)
+    loss = result.history[-1].get("train_loss") if result.history else None
+    if chance is not None and loss is not None and loss > NEAR_CHANCE * chance:
+        say(f"warning: the final training loss {loss:.3f} is still near chance level ({chance:.3f}, the loss of a model "
+            f"that has learnt nothing): it has barely learnt the task. Train longer "
+            f"(TrainingArguments.num_epochs, now {args.num_epochs}) or with a higher TrainingArguments.learning_rate "
+            f"(now {args.learning_rate:g}), and check that the labels follow from the texts")
 
 
 def resolve_task(task: Task | str | None) -> Task:

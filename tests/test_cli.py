@@ -232,3 +232,22 @@ def test_train_refuses_an_option_of_another_task(capsys, files, tmp_path, monkey
     assert code == 2
     assert err == "minibert train: error: --tags-column is an option of --task test-tagging, not of --task text-classification\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_train_warns_about_a_run_too_short_to_learn_in_its_own_flags(capsys, tmp_path):
+    """The README recipe's trap on small data: a few optimizer steps, a loss still at chance
+    level. Both are said, with the flags to change."""
+    words = "good bad the film".split()
+    model_dir = tmp_path / "tiny"
+    model_dir.mkdir()
+    (model_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    torch.manual_seed(0)
+    BertModel(BertConfig(**{**TINY, "vocab_size": 5 + len(words)})).save_pretrained(model_dir)
+    (tmp_path / "train.csv").write_text("text,label\n" + "the film good,pos\nthe film bad,neg\n" * 5)
+    code = main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.csv"), "--out", str(tmp_path / "out"),
+                 "--epochs", "3"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert ("warning: this run makes only 3 optimizer steps (10 examples in batches of 16, 3 epochs), and fine-tuning "
+            "rarely gets far in fewer than 50: raise --epochs (e.g. to 50), lower --batch-size, or add training data") in err
+    assert "warning: the final training loss 0.6" in err and "Train longer (--epochs, now 3) or with a higher --lr (now 5e-05)" in err

@@ -312,3 +312,41 @@ def test_an_output_dir_that_cannot_be_written_fails_before_the_first_step(tmp_pa
                   on_step=steps.append)
     assert steps == []
 
+
+
+def test_unset_epochs_are_chosen_from_the_data_size_for_about_100_steps():
+    from minibert.training import default_epochs
+
+    # steps per epoch -> epochs: 100 steps, at least the usual 3 epochs, at most 50
+    assert [default_epochs(s) for s in (1, 2, 3, 8, 33, 34, 100, 5000)] == [50, 50, 34, 13, 4, 3, 3, 3]
+
+
+def test_a_small_data_set_without_epochs_trains_for_100_steps_and_says_so():
+    lines = []
+    result = train(tiny_model(), toy_features(12), TrainingArguments(batch_size=8, learning_rate=1e-2, progress=False),
+                   log=lines.append)
+    assert (result.epoch, result.global_step) == (50, 100)
+    assert lines == ["TrainingArguments.num_epochs not set: 50 epochs of 2 optimizer steps for 12 training examples"]
+
+
+def test_a_run_of_few_steps_is_warned_about_saying_what_to_change():
+    """The README recipe on 30 examples: batch 16, 3 epochs = 6 optimizer steps."""
+    lines = []
+    train(tiny_model(), toy_features(30), TrainingArguments(num_epochs=3, batch_size=16, progress=False), log=lines.append)
+    assert lines[0] == ("warning: this run makes only 6 optimizer steps (30 examples in batches of 16, 3 epochs), and "
+                        "fine-tuning rarely gets far in fewer than 50: raise TrainingArguments.num_epochs (e.g. to 50), "
+                        "lower TrainingArguments.batch_size, or add training data")
+
+
+def test_a_run_that_ends_near_chance_level_is_warned_about_and_one_that_learnt_is_not():
+    data = toy_features(8)
+    lines = []
+    train(tiny_model(), data, TrainingArguments(num_epochs=60, batch_size=8, learning_rate=1e-7, progress=False),
+          log=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("warning: the final training loss 0.6")
+    assert "near chance level (0.693, the loss of a model that has learnt nothing)" in lines[0]
+    assert "TrainingArguments.num_epochs, now 60" in lines[0] and "TrainingArguments.learning_rate (now 1e-07)" in lines[0]
+    lines = []
+    train(tiny_model(), data, TrainingArguments(num_epochs=60, batch_size=8, learning_rate=1e-2, warmup_ratio=0.0,
+                                                progress=False), log=lines.append)
+    assert lines == []

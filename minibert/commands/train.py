@@ -88,9 +88,10 @@ def check_task_options(args: argparse.Namespace) -> None:
 
 
 def add_training_arguments(
-    p: argparse.ArgumentParser, epochs: int = 3, batch_size: int = 16, lr: float = 5e-5, max_length: int | None = None
+    p: argparse.ArgumentParser, epochs: int | None = None, batch_size: int = 16, lr: float = 5e-5, max_length: int | None = None
 ) -> None:
-    p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the training data (default: {epochs})")
+    p.add_argument("--epochs", type=int, default=epochs,
+                   help=f"passes over the training data (default: {epochs or 'from the data size: enough for about 100 optimizer steps, 3 to 50 epochs'})")
     p.add_argument("--batch-size", type=int, default=batch_size,
                    help=f"examples per batch (per process under torchrun; default: {batch_size})")
     p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr:g})")
