@@ -28,6 +28,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from minibert import validation
+
 STRATEGIES = ("ddp", "fsdp")
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -53,27 +55,11 @@ class DistributedContext:
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """`device` as a torch.device that exists on this machine (default: cuda when a GPU is
-    there, else cpu). A name torch does not know, or a GPU this machine does not have, is a
-    ValueError that says which devices there are: found now, not at the first tensor moved."""
+    """`device` checked to exist on this machine (minibert.validation.check_device); by default
+    cuda when a GPU is there, else cpu."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device {str(device)!r} is not a device name: use cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            why = "this build of torch has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
-            raise ValueError(f"device {str(device)!r}: {why}; use cpu")
-        if resolved.index is not None and resolved.index >= count:
-            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
-    elif resolved.type != "cpu":
-        backend = getattr(torch.backends, resolved.type, None) or getattr(torch, resolved.type, None)
-        if not getattr(backend, "is_available", lambda: False)():
-            raise ValueError(f"device {str(device)!r} is not available here: use cpu or cuda")
-    return resolved
+    return validation.check_device(device)
 
 
 def setup(device: str | torch.device | None = None, timeout: timedelta = timedelta(minutes=10)) -> DistributedContext:

@@ -54,12 +54,12 @@ def train_args(files, out, **changes):
     ({"--text-column": "sentence"}, "has no column 'sentence'; its columns are: text, label"),
     ({"--train": "empty.csv"}, "holds no examples"),
     ({"--eval": "dev_new_label.csv"}, "labels the training data never shows: 'neutral'"),
-    ({"--train": "blank_text.csv"}, "row 3: the 'text' column is empty"),
+    ({"--train": "blank_text.csv"}, "line 3: the 'text' column is empty"),
     ({}, "has a config.json but no weights"),
     ({"--dist-timeout": "0"}, "--dist-timeout must be a positive number of seconds, got 0.0"),
     ({"--lr": "inf"}, "--lr must be a finite number, got inf"),
-    ({"--device": "bogus"}, "device 'bogus' is not a device name: use cpu, cuda or cuda:N"),
-    ({"--device": "cuda:99"}, "device 'cuda:99': "),
+    ({"--device": "bogus"}, "device='bogus' is not a device; use 'cpu', 'cuda'"),
+    ({"--device": "cuda:99"}, "device='cuda:99' but torch sees"),
     ({"--max-length": "1000"}, "--max-length must be between 2 and 32 (the model's maximum), got 1000"),
     ({"--max-length": "1"}, "--max-length must be at least 2 ([CLS] and [SEP]), got 1"),
 ], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout",
@@ -91,7 +91,7 @@ def test_train_refuses_an_out_it_could_not_write_before_loading_anything(capsys,
                                  f"{files / 'train.csv'} is not a directory\n")
 
 
-@pytest.mark.parametrize("device,message", [("bogus", "device 'bogus' is not a device name"), ("cuda:99", "device 'cuda:99': ")])
+@pytest.mark.parametrize("device,message", [("bogus", "device='bogus' is not a device"), ("cuda:99", "device='cuda:99' but torch sees")])
 def test_predict_and_pretrain_refuse_a_device_there_is_not_in_one_line(capsys, files, tmp_path, device, message):
     (tmp_path / "t.txt").write_text("hello\n")
     code, err = run_cli(capsys, "predict", "--model", str(files / "backbone"), "--input", str(tmp_path / "t.txt"), "--device", device)
@@ -251,3 +251,28 @@ def test_train_warns_about_a_run_too_short_to_learn_in_its_own_flags(capsys, tmp
     assert ("warning: this run makes only 3 optimizer steps (10 examples in batches of 16, 3 epochs), and fine-tuning "
             "rarely gets far in fewer than 50: raise --epochs (e.g. to 50), lower --batch-size, or add training data") in err
     assert "warning: the final training loss 0.6" in err and "Train longer (--epochs, now 3) or with a higher --lr (now 5e-05)" in err
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"minibert {version('minibert')}\n"
+
+
+@pytest.mark.parametrize("command", ["pretrain", "parity"])
+def test_every_option_says_what_it_does_and_its_default(command):
+    import argparse
+
+    from minibert.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [a for a in subparsers.choices[command]._actions if a.option_strings and a.help != argparse.SUPPRESS]
+    assert len(options) > 5
+    for action in options:
+        assert action.help, f"{command} {action.option_strings[0]} has no help text"
+        if action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in action.help, \
+                f"{command} {action.option_strings[0]} does not show its default {action.default!r}"
