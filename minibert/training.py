@@ -17,7 +17,15 @@ Resumable: `output_dir/last-checkpoint/` holds the weights (model.safetensors), 
 `trainer_state.pt` the optimizer, scheduler, scaler and RNG states and the data position
 (epoch, batch); minibert.checkpoints writes it whole or not at all, whenever a crash comes.
 A run that is interrupted and resumed with `resume=True` ends with the same weights as one
-that was not. When the run completes, the checkpoint is deleted unless `keep_checkpoint`.
+that was not; a checkpoint of another run (other data, labels, model or settings) or a
+damaged one is refused (minibert.resume). When the run completes, the checkpoint is deleted
+unless `keep_checkpoint`.
+
+Honest on small data: without `num_epochs` the run makes about 100 optimizer steps
+(default_epochs); a run of fewer than 50 steps, or one that ends with its training loss near
+the task's chance level, is warned about. Problems that would waste a run are found before
+it: non-finite hyper-parameters, a missing device, an unwritable output_dir; a loss that
+becomes NaN or infinite stops it before that step is applied.
 
 Several processes: launched with torchrun and given `ctx=minibert.distributed.setup()`, each
 process trains the model (wrapped in DDP, or sharded by FSDP) on its share of every batch; a step with
