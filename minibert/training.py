@@ -245,8 +245,9 @@ def train(
     another run, listing the differences, unless `force_resume=True`.
     `on_step(global_step)` is called after each optimizer step. `log(line)` receives the
     loop's messages (where a resume continues, each epoch's scores, advice about the run);
-    default: printed to stderr. Only rank 0 logs; the per-epoch scores only with `args.progress`. `task`: a minibert.tasks.Task
-    (or its name) that pads the batches and scores the dev set; default: text classification.
+    default: printed to stderr. Only rank 0 logs; the per-epoch scores only with `args.progress`.
+    `task`: a minibert.tasks.Task (or its name) that pads the batches and scores the dev set;
+    default: text classification.
 
     `ctx` (from `minibert.distributed.setup()` under torchrun): train on several processes.
     Every process passes the same features; each optimizer step takes the next
