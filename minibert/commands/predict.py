@@ -96,7 +96,7 @@ def read_texts(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
 
 def load_pipeline(model_path: str, task: str, device: str | None, batch_size: int):
     from minibert.cli import CommandError
-    from minibert.commands.train import default_device
+    from minibert.distributed import resolve_device
     from minibert.hub import ModelNotFoundError
     from minibert.pipelines import pipeline, pipeline_class_for
 
@@ -106,7 +106,7 @@ def load_pipeline(model_path: str, task: str, device: str | None, batch_size: in
         raise CommandError(f"{model_path} is a {task} model, which `minibert predict` cannot run here ({exc})" if task in
                            ARCHITECTURE_TASKS.values() else str(exc)) from None
     try:
-        return pipeline(task, model=model_path, device=device or default_device(), batch_size=batch_size)
+        return pipeline(task, model=model_path, device=resolve_device(device), batch_size=batch_size)
     except (ModelNotFoundError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
 
