@@ -1,0 +1,104 @@
+"""Extractive question answering: a question and a context in, a span of the context out.
+
+BERT reads `[CLS] question [SEP] context [SEP]` and a head scores every token twice: how likely
+the answer starts there, and how likely it ends there (`BertForQuestionAnswering`). Around it:
+
+1. **Windows.** A context longer than the model's window is cut into overlapping windows of at
+   most `max_length` tokens, each repeating the question; consecutive windows share `stride`
+   context tokens, so an answer near a cut is whole in at least one of them.
+2. **Labels** (training). In each window the answer's first and last token, or position 0 ([CLS])
+   when the answer is not wholly inside that window or there is none: "no answer here".
+3. **Span search.** Per window: softmax over the context tokens and [CLS] of the start logits and
+   of the end logits; a span (s, e) scores p_start(s) * p_end(e), for s <= e inside the context
+   and at most `max_answer_len` tokens; [CLS]'s own product is the "no answer" score. The best
+   spans over all windows win; each becomes the exact characters of the original context.
+
+The span search is the one the question-answering pipeline of transformers 4.x uses, and scores
+equal it (tests/test_pipelines_question_answering.py); evaluation, `minibert predict` and
+`minibert.pipeline("question-answering")` all call `best_answers` below.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+NO_ANSWER_POSITION = 0  # [CLS]: the label and the score of "no answer"
+MASKED_LOGIT = -10000.0  # what transformers writes over tokens that cannot be in the answer
+
+
+def best_answers(
+    context: str,
+    windows: Sequence[dict],
+    start_logits: Sequence[torch.Tensor],
+    end_logits: Sequence[torch.Tensor],
+    top_k: int = 1,
+    max_answer_len: int = 15,
+    handle_impossible_answer: bool = False,
+    align_to_words: bool = True,
+) -> list[dict]:
+    """The `top_k` best answers to one question over all windows of its context, best first.
+
+    windows[i] holds `offset_mapping`, `sequence_ids` and `word_ids` of window i (the context
+    is sequence 1); start_logits[i], end_logits[i]: (T_i,) that window's logits, no padding.
+    Returns dicts {"score", "start", "end", "answer"}: `answer == context[start:end]`, with
+    `align_to_words` widened to whole words. Spans that give the same text (ignoring case) are
+    one answer whose score is their sum; with `handle_impossible_answer` the empty answer
+    {"start": 0, "end": 0, "answer": ""} competes with the lowest "no answer" score of any window.
+    """
+    # Some spans are lost when they are widened to words, so each window offers more candidates.
+    per_window = top_k * 2 + 10 if align_to_words else top_k
+    answers: list[dict] = []
+    by_text: dict[str, dict] = {}
+    null_score = 1_000_000.0  # larger than any probability: min() takes the first window's
+    for window, start, end in zip(windows, start_logits, end_logits, strict=True):
+        spans, window_null = _window_spans(window, start, end, per_window, max_answer_len)
+        null_score = min(null_score, window_null)
+        for s, e, score in spans:
+            first, last = _char_span(window, s, e, align_to_words)
+            text = context[first:last]
+            same = by_text.get(text.lower())
+            if same is not None:
+                same["score"] += score
+            else:
+                by_text[text.lower()] = {"score": score, "start": first, "end": last, "answer": text}
+                answers.append(by_text[text.lower()])
+    if handle_impossible_answer:
+        answers.append({"score": null_score, "start": 0, "end": 0, "answer": ""})
+    return sorted(answers, key=lambda a: a["score"], reverse=True)[:top_k]
+
+
+def _window_spans(window: dict, start: torch.Tensor, end: torch.Tensor, k: int, max_answer_len: int):
+    """The k best (start token, end token, score) of one window, and its "no answer" score."""
+    in_context = torch.tensor([s == 1 for s in window["sequence_ids"]])  # (T,)
+    if start.shape != in_context.shape or end.shape != in_context.shape:
+        raise ValueError(f"logits of shape {tuple(start.shape)} / {tuple(end.shape)} for a window of {len(in_context)} tokens")
+    scored = in_context.clone()
+    scored[NO_ANSWER_POSITION] = True  # [CLS] takes part in the softmax: it is the "no answer"
+    p_start = start.float().masked_fill(~scored, MASKED_LOGIT).softmax(-1)  # (T,)
+    p_end = end.float().masked_fill(~scored, MASKED_LOGIT).softmax(-1)  # (T,)
+    null = (p_start[NO_ANSWER_POSITION] * p_end[NO_ANSWER_POSITION]).item()
+
+    T = in_context.numel()
+    s, e = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    allowed = in_context[:, None] & in_context[None, :] & (e >= s) & (e - s < max_answer_len)  # (T, T)
+    candidates = allowed.flatten().nonzero().squeeze(1)  # (C,) flat indices s * T + e
+    scores = (p_start[:, None] * p_end[None, :]).flatten()[candidates]  # (C,)
+    # Highest first; equal scores keep position order (a stable sort, not topk, whose ties vary).
+    best = torch.sort(scores, descending=True, stable=True).indices[:k]
+    return [(candidates[i].item() // T, candidates[i].item() % T, scores[i].item()) for i in best.tolist()], null
+
+
+def _char_span(window: dict, s: int, e: int, align_to_words: bool) -> tuple[int, int]:
+    """Characters of the context from token s to token e, widened to whole words if asked:
+    the first and last token of their words within this window."""
+    offsets = window["offset_mapping"]
+    if align_to_words:
+        words, sequences = window["word_ids"], window["sequence_ids"]
+        s_word, e_word = words[s], words[e]
+        if s_word is not None and e_word is not None:
+            same_s = [i for i, (w, q) in enumerate(zip(words, sequences)) if w == s_word and q == sequences[s]]
+            same_e = [i for i, (w, q) in enumerate(zip(words, sequences)) if w == e_word and q == sequences[e]]
+            return offsets[same_s[0]][0], offsets[same_e[-1]][1]
+    return offsets[s][0], offsets[e][1]
