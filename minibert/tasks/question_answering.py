@@ -28,6 +28,86 @@ NO_ANSWER_POSITION = 0  # [CLS]: the label and the score of "no answer"
 MASKED_LOGIT = -10000.0  # what transformers writes over tokens that cannot be in the answer
 
 
+def encode_windows(
+    tokenizer, questions: Sequence[str], contexts: Sequence[str], max_length: int = 384, stride: int = 128,
+    max_question_len: int | None = None,
+) -> list[dict]:
+    """Each (question, context) pair as its windows, in order: `[CLS] question [SEP] part of the
+    context [SEP]`, at most `max_length` tokens, consecutive windows sharing `stride` context tokens.
+
+    A window is a dict: the model inputs (`input_ids`, `token_type_ids`) and what the span search
+    needs to map tokens back to characters (`offset_mapping`, `sequence_ids`, `word_ids`), plus
+    `example`, the index of its pair.
+    """
+    if len(questions) != len(contexts):
+        raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
+    for i, (question, context) in enumerate(zip(questions, contexts)):
+        for name, text in (("question", question), ("context", context)):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"{name} {i} is {'empty' if isinstance(text, str) else repr(text)}; every question needs a question and a context text")
+    check_window(tokenizer, questions, max_length, stride, max_question_len)
+    encoded = tokenizer(
+        list(questions), list(contexts), truncation="only_second", max_length=max_length, stride=stride,
+        return_overflowing_tokens=True, return_offsets_mapping=True,
+    )
+    windows = []
+    for i, example in enumerate(encoded["overflow_to_sample_mapping"]):
+        windows.append({
+            "input_ids": encoded["input_ids"][i],
+            "token_type_ids": encoded["token_type_ids"][i],
+            "offset_mapping": [tuple(o) for o in encoded["offset_mapping"][i]],
+            "sequence_ids": encoded.sequence_ids(i),
+            "word_ids": encoded.word_ids(i),
+            "example": example,
+        })
+    return windows
+
+
+def check_window(tokenizer, questions: Sequence[str], max_length: int, stride: int, max_question_len: int | None = None) -> None:
+    """Every question must leave room for some context in a window of `max_length` tokens (and
+    have at most `max_question_len` tokens), and the stride must be smaller than that room (else
+    the windows would never advance)."""
+    if not isinstance(max_length, int) or max_length < 1:
+        raise ValueError(f"max_seq_len must be a positive integer, got {max_length!r}")
+    if not isinstance(stride, int) or stride < 0:
+        raise ValueError(f"doc_stride must be a non-negative integer, got {stride!r}")
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    lengths = [len(ids) for ids in tokenizer(list(questions), add_special_tokens=False)["input_ids"]]
+    longest = max(lengths)
+    if max_question_len is not None and longest > max_question_len:
+        raise ValueError(f"question {lengths.index(longest)} has {longest} tokens, more than max_question_len={max_question_len}; "
+                         "shorten it or raise max_question_len")
+    room = max_length - specials - longest  # context tokens per window beside the longest question
+    if room < 1:
+        raise ValueError(
+            f"a question of {longest} tokens leaves no room for the context in a window of max_seq_len={max_length} "
+            f"tokens ({specials} are special tokens); shorten the question or raise max_seq_len"
+        )
+    if stride >= room:
+        raise ValueError(
+            f"doc_stride={stride} is too large: a window of max_seq_len={max_length} tokens holds only {room} context "
+            f"tokens beside a question of {longest} tokens, and consecutive windows must advance; use doc_stride < {room}"
+        )
+
+
+def add_labels(windows: list[dict], answer_spans: Sequence[tuple[int, int] | None]) -> list[dict]:
+    """Training targets: in each window the first and last token of its example's answer
+    (answer_spans[example] = (first character, end character) or None for no answer), or
+    position 0 ([CLS]) for both when the answer is not wholly inside the window."""
+    for window in windows:
+        span = answer_spans[window["example"]]
+        start = end = NO_ANSWER_POSITION
+        if span is not None:
+            first_char, end_char = span
+            context = [t for t, s in enumerate(window["sequence_ids"]) if s == 1]
+            offsets = window["offset_mapping"]
+            if offsets[context[0]][0] <= first_char and end_char <= offsets[context[-1]][1]:
+                start = max(t for t in context if offsets[t][0] <= first_char)  # the token the answer starts in
+                end = min(t for t in context if offsets[t][1] >= end_char)  # the token it ends in
+        window["start_positions"], window["end_positions"] = start, end
+    return windows
+
+
 def best_answers(
     context: str,
     windows: Sequence[dict],
@@ -102,3 +182,4 @@ def _char_span(window: dict, s: int, e: int, align_to_words: bool) -> tuple[int,
             same_e = [i for i, (w, q) in enumerate(zip(words, sequences)) if w == e_word and q == sequences[e]]
             return offsets[same_s[0]][0], offsets[same_e[-1]][1]
     return offsets[s][0], offsets[e][1]
+
