@@ -37,6 +37,7 @@ from minibert.outputs import (
 )
 from minibert.tokenizer import BatchEncoding, BertTokenizer
 from minibert.outputs import BertModelOutput, ModelOutput
+from minibert.pipelines import pipeline
 from minibert.pretraining import PretrainingArguments, pretrain
 from minibert.pretraining_data import DataCollatorForLanguageModeling, PretrainingDataset
 from minibert.weights import CheckpointError
@@ -44,6 +45,7 @@ from minibert.weights import CheckpointError
 __version__ = "0.1.0"
 
 __all__ = [
+    "pipeline",
     "BertConfig",
     "BertModel",
     "BertEmbeddings",
