@@ -18,11 +18,13 @@ from typing import Any
 import torch
 
 from minibert.pipelines.base import Pipeline
+from minibert.pipelines.question_answering import QuestionAnsweringPipeline
 from minibert.pipelines.text_classification import TextClassificationPipeline
 from minibert.pretrained import PreTrainedBert
 
 TASKS: dict[str, type[Pipeline]] = {
     "text-classification": TextClassificationPipeline,
+    "question-answering": QuestionAnsweringPipeline,
 }
 TASK_ALIASES: dict[str, str] = {
     "sentiment-analysis": "text-classification",
@@ -104,4 +106,5 @@ def load_head(pipeline_class: type[Pipeline], path: str | os.PathLike, **options
     return model
 
 
-__all__ = ["pipeline", "Pipeline", "TASKS", "TASK_ALIASES", "pipeline_class_for", "TextClassificationPipeline"]
+__all__ = ["pipeline", "Pipeline", "TASKS", "TASK_ALIASES", "pipeline_class_for", "TextClassificationPipeline",
+           "QuestionAnsweringPipeline"]

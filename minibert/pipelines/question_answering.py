@@ -69,26 +69,31 @@ class QuestionAnsweringPipeline(Pipeline):
         return super().__call__(inputs, **kwargs)
 
     def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        params = dict(params)
-        if params["max_seq_len"] is None:
-            params["max_seq_len"] = min(self.tokenizer.model_max_length, DEFAULT_MAX_SEQ_LEN)
-        if params["doc_stride"] is None:
-            params["doc_stride"] = min(params["max_seq_len"] // 2, 128)
-        for name in ("top_k", "max_seq_len", "max_question_len", "max_answer_len"):
-            value = params[name]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        stride = params["doc_stride"]
-        if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
-            raise ValueError(f"doc_stride must be a non-negative integer, got {stride!r}")
-        if stride > params["max_seq_len"]:
-            raise ValueError(f"doc_stride ({stride}) is larger than max_seq_len ({params['max_seq_len']}); lower doc_stride")
+        for name in ("top_k", "max_question_len", "max_answer_len"):
+            _check_positive(name, params[name])
+        max_seq_len, doc_stride = self.window_sizes(params)  # None stays None: derived per call
+        _check_positive("max_seq_len", max_seq_len)
+        if not isinstance(doc_stride, int) or isinstance(doc_stride, bool) or doc_stride < 0:
+            raise ValueError(f"doc_stride must be a non-negative integer, got {doc_stride!r}")
+        if doc_stride > max_seq_len:
+            raise ValueError(f"doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len}); lower doc_stride")
         limit = self.model.config.max_position_embeddings
-        if params["max_seq_len"] > limit:
-            raise ValueError(f"max_seq_len={params['max_seq_len']} is more than the model's {limit} positions")
+        if max_seq_len > limit:
+            raise ValueError(f"max_seq_len={max_seq_len} is more than the model's {limit} positions")
         return params
 
-    def preprocess(self, item: Any, *, max_seq_len: int, doc_stride: int, max_question_len: int, **params: Any) -> list[Feature]:
+    def window_sizes(self, params: dict[str, Any]) -> tuple[int, int]:
+        """max_seq_len and doc_stride, with transformers' defaults: min(the tokenizer's maximum,
+        384) tokens, and half of that, at most 128, shared between neighbouring windows."""
+        max_seq_len = params["max_seq_len"]
+        if max_seq_len is None:
+            max_seq_len = min(self.tokenizer.model_max_length, DEFAULT_MAX_SEQ_LEN)
+        doc_stride = params["doc_stride"]
+        if doc_stride is None and isinstance(max_seq_len, int):
+            doc_stride = min(max_seq_len // 2, 128)
+        return max_seq_len, doc_stride
+
+    def preprocess(self, item: Any, *, max_question_len: int, **params: Any) -> list[Feature]:
         if not isinstance(item, dict) or "question" not in item or "context" not in item:
             raise TypeError(f"question-answering takes {{'question': ..., 'context': ...}}, got {type(item).__name__}")
         question, context = item["question"], item["context"]
@@ -97,6 +102,7 @@ class QuestionAnsweringPipeline(Pipeline):
                 raise TypeError(f"the {name} must be a string, got {type(text).__name__}")
             if not text.strip():
                 raise ValueError(f"the {name} is empty")
+        max_seq_len, doc_stride = self.window_sizes(params)
         return encode_windows(self.tokenizer, [question], [context], max_length=max_seq_len, stride=doc_stride,
                               max_question_len=max_question_len)
 
@@ -111,3 +117,8 @@ class QuestionAnsweringPipeline(Pipeline):
             align_to_words=align_to_words,
         )
         return answers[0] if len(answers) == 1 else answers
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
