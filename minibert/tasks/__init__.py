@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from minibert.tasks.base import IGNORE_INDEX, MODEL_INPUTS, Feature, Task, collate
 from minibert.tasks.classification import TextClassification
+from minibert.tasks.question_answering import QuestionAnswering
 
-TASKS: dict[str, type[Task]] = {task.name: task for task in (TextClassification,)}
+TASKS: dict[str, type[Task]] = {task.name: task for task in (TextClassification, QuestionAnswering)}
 DEFAULT_TASK = TextClassification.name
 
 
@@ -24,4 +25,4 @@ def get_task(name: str) -> type[Task]:
         raise ValueError(f"unknown task {name!r}; the known tasks are: {', '.join(sorted(TASKS))}") from None
 
 
-__all__ = ["DEFAULT_TASK", "Feature", "IGNORE_INDEX", "MODEL_INPUTS", "TASKS", "Task", "TextClassification", "collate", "get_task"]
+__all__ = ["DEFAULT_TASK", "Feature", "IGNORE_INDEX", "MODEL_INPUTS", "QuestionAnswering", "TASKS", "Task", "TextClassification", "collate", "get_task"]

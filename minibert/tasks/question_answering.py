@@ -20,9 +20,17 @@ equal it (tests/test_pipelines_question_answering.py); evaluation, `minibert pre
 
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import Sequence
 
 import torch
+
+from minibert.data import DataError
+from minibert.heads import BertForQuestionAnswering
+from minibert.metrics import squad_scores
+from minibert.squad import QAExample, read_squad
+from minibert.tasks.base import Feature, Task
 
 NO_ANSWER_POSITION = 0  # [CLS]: the label and the score of "no answer"
 MASKED_LOGIT = -10000.0  # what transformers writes over tokens that cannot be in the answer
@@ -183,3 +191,67 @@ def _char_span(window: dict, s: int, e: int, align_to_words: bool) -> tuple[int,
             return offsets[same_s[0]][0], offsets[same_e[-1]][1]
     return offsets[s][0], offsets[e][1]
 
+
+class QuestionAnswering(Task):
+    """`--task question-answering`: SQuAD-format data (minibert.squad), BertForQuestionAnswering,
+    features = the windows of each question with their start/end labels, and the SQuAD exact
+    match and F1 of the best span (the "no answer" competing when the dev set has unanswerable
+    questions); F1 picks the best epoch."""
+
+    name = "question-answering"
+    model_class = BertForQuestionAnswering
+    metric = "f1"
+    outputs = ("start_logits", "end_logits")
+    token_outputs = ("start_logits", "end_logits")
+    default_max_length = 384
+
+    def __init__(self, doc_stride: int = 128, max_answer_len: int = 15, skip_bad_answers: bool = False):
+        self.doc_stride, self.max_answer_len, self.skip_bad_answers = doc_stride, max_answer_len, skip_bad_answers
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--doc-stride", type=int, default=128,
+                            help="context tokens shared by consecutive windows of a long context (default: 128)")
+        parser.add_argument("--max-answer-len", type=int, default=15, help="longest answer in tokens when scoring (default: 15)")
+        parser.add_argument("--skip-bad-answers", action="store_true",
+                            help="leave out (and count) questions whose answer_start does not point at their answer, instead of stopping")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "QuestionAnswering":
+        return cls(args.doc_stride, args.max_answer_len, args.skip_bad_answers)
+
+    def read_examples(self, path) -> list[QAExample]:
+        data = read_squad(path, skip_bad_answers=self.skip_bad_answers)
+        if data.skipped:
+            qid, why = data.skipped[0]
+            print(f"note: {path}: skipped {len(data.skipped)} question(s) with a bad answer, e.g. {qid!r}: {why}", file=sys.stderr)
+        return data.examples
+
+    def features(self, examples: Sequence[QAExample], tokenizer, max_length: int, label2id=None) -> list[Feature]:
+        try:
+            windows = encode_windows(tokenizer, [e.question for e in examples], [e.context for e in examples],
+                                     max_length=max_length, stride=self.doc_stride)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        spans = [(e.answer_starts[0], e.answer_starts[0] + len(e.answers[0])) if e.answers else None for e in examples]
+        add_labels(windows, spans)
+        for window in windows:  # what compute_metrics needs to score the answers
+            example = examples[window["example"]]
+            window["context"], window["answers"] = example.context, example.answers
+        return windows
+
+    def compute_metrics(self, outputs: dict[str, list[torch.Tensor]], features: Sequence[Feature], config) -> dict[str, float]:
+        grouped: dict[int, list[int]] = {}
+        for i, window in enumerate(features):
+            grouped.setdefault(window["example"], []).append(i)
+        unanswerable = any(not features[rows[0]]["answers"] for rows in grouped.values())
+        predictions, references = {}, {}
+        for example, rows in grouped.items():
+            best = best_answers(
+                features[rows[0]]["context"], [features[i] for i in rows],
+                [outputs["start_logits"][i] for i in rows], [outputs["end_logits"][i] for i in rows],
+                max_answer_len=self.max_answer_len, handle_impossible_answer=unanswerable,
+            )
+            predictions[str(example)] = best[0]["answer"] if best else ""
+            references[str(example)] = features[rows[0]]["answers"]
+        return {k: float(v) for k, v in squad_scores(predictions, references).items()}
