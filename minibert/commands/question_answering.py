@@ -190,8 +190,12 @@ def demo_dataset(split: str) -> Path:
     return Path(str(resources.files("minibert") / "datasets" / f"qa_{split}.json"))
 
 
+# The demo's training defaults: MiniLM learns the bundled set in a few epochs at a high rate.
+DEMO_TRAINING = {"epochs": 4, "batch_size": 16, "lr": 2e-4, "max_length": 128}
+
+
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of `minibert demo qa` (training ones are the shared training options)."""
+    """The options of `minibert demo qa` besides the shared training options (DEMO_TRAINING)."""
     p.add_argument("--doc-stride", type=int, default=32, help="context tokens shared by neighbouring windows (default: 32)")
 
 
