@@ -18,16 +18,23 @@ import sys
 from pathlib import Path
 
 
-def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
-    """The pipeline's parameters as options (question-answering models only)."""
-    g = p.add_argument_group("question answering (for a BertForQuestionAnswering model)")
+def add_question_arguments(p: argparse.ArgumentParser) -> None:
+    """`minibert predict`'s way to ask one question without an input file."""
+    g = p.add_argument_group("one question (for a question-answering model)")
     g.add_argument("--question", help="the question (with --context or --context-file) instead of --input")
     g.add_argument("--context", help="the text to answer from")
     g.add_argument("--context-file", type=Path, help="read the context from this UTF-8 text file")
-    g.add_argument("--top-k", type=int, default=1, help="answers per question (default: 1)")
+
+
+def add_reader_arguments(p: argparse.ArgumentParser, top_k: bool = True) -> None:
+    """The question-answering pipeline's parameters as options (--max-length is max_seq_len)."""
+    g = p.add_argument_group("question answering (for a BertForQuestionAnswering model)")
+    if top_k:
+        g.add_argument("--top-k", type=int, default=1, help="answers per question (default: 1)")
     g.add_argument("--doc-stride", type=int, help="context tokens shared by neighbouring windows (default: min(max length / 2, 128))")
     g.add_argument("--max-answer-len", type=int, default=15, help="longest answer in tokens (default: 15)")
-    g.add_argument("--handle-impossible-answer", action="store_true", help="let the empty answer win when the model says there is none")
+    g.add_argument("--handle-impossible-answer", action="store_true",
+                   help="let the empty answer win when the model says there is none (evaluate: on whenever the data has unanswerable questions)")
 
 
 def load_reader(model: str, device: str | None = None, batch_size: int = 32):
@@ -42,7 +49,8 @@ def load_reader(model: str, device: str | None = None, batch_size: int = 32):
 
 
 def pipeline_options(args: argparse.Namespace) -> dict:
-    options = {"top_k": args.top_k, "max_answer_len": args.max_answer_len, "handle_impossible_answer": args.handle_impossible_answer}
+    options = {"top_k": getattr(args, "top_k", 1), "max_answer_len": args.max_answer_len,
+               "handle_impossible_answer": args.handle_impossible_answer}
     if args.max_length is not None:
         options["max_seq_len"] = args.max_length
     if args.doc_stride is not None:
