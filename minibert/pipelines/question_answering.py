@@ -84,10 +84,11 @@ class QuestionAnsweringPipeline(Pipeline):
 
     def window_sizes(self, params: dict[str, Any]) -> tuple[int, int]:
         """max_seq_len and doc_stride, with transformers' defaults: min(the tokenizer's maximum,
-        384) tokens, and half of that, at most 128, shared between neighbouring windows."""
+        384) tokens (and at most the model's positions), and half of that, at most 128, shared
+        between neighbouring windows."""
         max_seq_len = params["max_seq_len"]
         if max_seq_len is None:
-            max_seq_len = min(self.tokenizer.model_max_length, DEFAULT_MAX_SEQ_LEN)
+            max_seq_len = min(self.tokenizer.model_max_length, DEFAULT_MAX_SEQ_LEN, self.model.config.max_position_embeddings)
         doc_stride = params["doc_stride"]
         if doc_stride is None and isinstance(max_seq_len, int):
             doc_stride = min(max_seq_len // 2, 128)
