@@ -37,9 +37,9 @@ QUESTIONS = [
 COLUMNS = ["pipeline", "batch_size", "questions", "windows", "median_s", "questions_per_s", "ratio_vs_transformers_default"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = common.base_parser(__doc__.splitlines()[0])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     common.setup(args, default_rounds=3)
     import torch
     import transformers
@@ -90,11 +90,12 @@ def main() -> None:
             "questions_per_s": len(inputs["question"]) / t["median_s"], "ratio_vs_transformers_default": base / t["median_s"],
         })
     meta = {**common.machine_info(args.device), "rounds": args.rounds, "first_answers_equal": f"{same}/{len(inputs['question'])}"}
-    common.write_results(args.out, f"qa_pipeline_{args.device}", meta, rows, COLUMNS,
+    common.write_results(args.out, f"qa_pipeline_{args.device}" + ("_quick" if args.quick else ""), meta, rows, COLUMNS,
                          f"Question-answering pipeline, MiniLM, {len(inputs['question'])} questions "
                          f"({windows} windows), {args.device}, {torch.get_num_threads()} threads: minibert vs transformers "
                          f"{transformers.__version__} (ratio > 1: faster than transformers at its default batch size)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
