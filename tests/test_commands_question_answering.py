@@ -94,6 +94,12 @@ def test_a_bad_answer_start_stops_training_naming_the_question(capsys, files, tm
     assert code == 2 and "train-00-00" in err and "--skip-bad-answers" in err and len(err.strip().splitlines()) == 1
 
 
+def test_skip_bad_answers_trains_without_them_and_says_how_many(capsys, files, tmp_path):
+    code, out, err = run_cli(capsys, "train", "--task", "question-answering", "--model", files / "tiny", "--train", files / "bad.json",
+                             "--out", tmp_path / "r", "--max-length", "64", "--epochs", "1", "--skip-bad-answers")
+    assert code == 0 and "skipped 1 question(s) with a bad answer, e.g. 'train-00-00'" in err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--model", "{tiny}", "--data", "{dev}"], "has no BertForQuestionAnswering head"),
     (["evaluate", "--model", "{reader}", "--data", "{missing}"], "does not exist"),

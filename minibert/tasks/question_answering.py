@@ -205,13 +205,13 @@ class QuestionAnswering(Task):
     token_outputs = ("start_logits", "end_logits")
     default_max_length = 384
 
-    def __init__(self, doc_stride: int = 128, max_answer_len: int = 15, skip_bad_answers: bool = False):
+    def __init__(self, doc_stride: int | None = None, max_answer_len: int = 15, skip_bad_answers: bool = False):
         self.doc_stride, self.max_answer_len, self.skip_bad_answers = doc_stride, max_answer_len, skip_bad_answers
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--doc-stride", type=int, default=128,
-                            help="context tokens shared by consecutive windows of a long context (default: 128)")
+        parser.add_argument("--doc-stride", type=int,
+                            help="context tokens shared by consecutive windows of a long context (default: min(max length / 2, 128))")
         parser.add_argument("--max-answer-len", type=int, default=15, help="longest answer in tokens when scoring (default: 15)")
         parser.add_argument("--skip-bad-answers", action="store_true",
                             help="leave out (and count) questions whose answer_start does not point at their answer, instead of stopping")
@@ -229,8 +229,9 @@ class QuestionAnswering(Task):
 
     def features(self, examples: Sequence[QAExample], tokenizer, max_length: int, label2id=None) -> list[Feature]:
         try:
+            stride = self.doc_stride if self.doc_stride is not None else min(max_length // 2, 128)  # as the pipeline
             windows = encode_windows(tokenizer, [e.question for e in examples], [e.context for e in examples],
-                                     max_length=max_length, stride=self.doc_stride)
+                                     max_length=max_length, stride=stride)
         except ValueError as exc:
             raise DataError(str(exc)) from None
         spans = [(e.answer_starts[0], e.answer_starts[0] + len(e.answers[0])) if e.answers else None for e in examples]
