@@ -88,7 +88,8 @@ def read_questions(args: argparse.Namespace) -> list[dict]:
 
 
 def predict(args: argparse.Namespace, reader=None) -> int:
-    """`minibert predict` for a question-answering model: one line per question."""
+    """`minibert predict` for a question-answering model: `answer<TAB>score<TAB>question` per
+    answer, or with --json one object per question (its answers in a list with --top-k > 1)."""
     from minibert.cli import CommandError
 
     items = read_questions(args)
@@ -103,8 +104,9 @@ def predict(args: argparse.Namespace, reader=None) -> int:
         if args.json:
             print(json.dumps({"question": item["question"], "answers": answers} if args.top_k > 1 else
                              {"question": item["question"], **answers[0]}, ensure_ascii=False))
-        else:
-            print("\t".join(f"{a['answer']}\t{a['score']:.4f}" for a in answers))
+        else:  # one line per answer: answer, score, question ("no answer" leaves the first field empty)
+            for a in answers:
+                print(f"{a['answer']}\t{a['score']:.4f}\t{item['question']}")
     return 0
 
 
