@@ -236,23 +236,28 @@ class QuestionAnswering(Task):
             raise DataError(str(exc)) from None
         spans = [(e.answer_starts[0], e.answer_starts[0] + len(e.answers[0])) if e.answers else None for e in examples]
         add_labels(windows, spans)
-        for window in windows:  # what compute_metrics needs to score the answers
+        for window in windows:  # what predictions and compute_metrics need
             example = examples[window["example"]]
-            window["context"], window["answers"] = example.context, example.answers
+            window["id"], window["context"], window["answers"] = example.id, example.context, example.answers
         return windows
 
-    def compute_metrics(self, outputs: dict[str, list[torch.Tensor]], features: Sequence[Feature], config) -> dict[str, float]:
-        grouped: dict[int, list[int]] = {}
+    def predictions(self, outputs: dict[str, list[torch.Tensor]], features: Sequence[Feature]) -> dict[str, str]:
+        """id -> the best answer over the question's windows ("" for no answer, which competes
+        when some question of the set is unanswerable): the official prediction file's form."""
+        grouped: dict[str, list[int]] = {}
         for i, window in enumerate(features):
-            grouped.setdefault(window["example"], []).append(i)
+            grouped.setdefault(window["id"], []).append(i)
         unanswerable = any(not features[rows[0]]["answers"] for rows in grouped.values())
-        predictions, references = {}, {}
-        for example, rows in grouped.items():
+        answers = {}
+        for qid, rows in grouped.items():
             best = best_answers(
                 features[rows[0]]["context"], [features[i] for i in rows],
                 [outputs["start_logits"][i] for i in rows], [outputs["end_logits"][i] for i in rows],
                 max_answer_len=self.max_answer_len, handle_impossible_answer=unanswerable,
             )
-            predictions[str(example)] = best[0]["answer"] if best else ""
-            references[str(example)] = features[rows[0]]["answers"]
-        return {k: float(v) for k, v in squad_scores(predictions, references).items()}
+            answers[qid] = best[0]["answer"] if best else ""
+        return answers
+
+    def compute_metrics(self, outputs: dict[str, list[torch.Tensor]], features: Sequence[Feature], config) -> dict[str, float]:
+        references = {f["id"]: f["answers"] for f in features}
+        return {k: float(v) for k, v in squad_scores(self.predictions(outputs, features), references).items()}
