@@ -14,7 +14,6 @@ import torch
 
 from minibert import BertConfig, BertModel
 from minibert.cli import main
-from minibert.commands.question_answering import sentence_baseline
 from minibert.metrics import squad_scores
 from minibert.squad import read_squad
 
@@ -113,8 +112,3 @@ def test_bad_input_is_one_line_and_exit_2(capsys, files, reader, argv, message):
     code, out, err = run_cli(capsys, *[a.format(**names) for a in argv])
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
-
-def test_the_sentence_baseline_answers_with_the_best_matching_sentence():
-    context = "Owls hunt at night. Their large eyes face forward. The barn owl can catch a mouse in darkness."
-    assert sentence_baseline("Which owl can catch a mouse?", context) == "The barn owl can catch a mouse in darkness."
-    assert sentence_baseline("Zebras?", context) == "Owls hunt at night."  # no word in common: the first
