@@ -153,7 +153,7 @@ def sentence_parts(model_dir: Path, figures_dir: Path | None) -> dict[str, str]:
     parts["attention:shapes"] = shape_table([
         ("[Q K V] = X [W^Q W^K W^V] + b", "self.qkv(x)", shapes["qkv"]),
         ("Q, K, V split into heads", "qkv.permute(2, 0, 3, 1, 4).unbind(0)", shapes["q"]),
-        ("scores Q K^T / sqrt(hd)", "q @ k.transpose(-2, -1) / math.sqrt(d_k)", shapes["scores"]),
+        ("scores Q K^T / sqrt(hd)", "(q @ k.transpose(-2, -1)) * scale", shapes["scores"]),
         ("attention probabilities", "scores.softmax(dim=-1)", shapes["probs"]),
         ("per-head context, probs V", "probs @ v", shapes["context"]),
         ("heads concatenated, times W^O", "self.out(context)", shapes["attention_out"]),

@@ -36,7 +36,6 @@ from minibert.outputs import (
     TokenClassifierOutput,
 )
 from minibert.tokenizer import BatchEncoding, BertTokenizer
-from minibert.outputs import BertModelOutput, ModelOutput
 from minibert.pipelines import pipeline
 from minibert.pretraining import PretrainingArguments, pretrain
 from minibert.pretraining_data import DataCollatorForLanguageModeling, PretrainingDataset

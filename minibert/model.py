@@ -22,6 +22,7 @@ from minibert.config import BertConfig
 from minibert.outputs import BertModelOutput
 from minibert.pretrained import PreTrainedBert
 from minibert.unpad import Packing, pack, unpack, varlen_attention
+from minibert.validation import check_inputs, check_packed_inputs
 
 # "gelu" is the exact erf form used to train BERT; the tanh forms are approximations.
 ACT2FN = {
@@ -110,8 +111,10 @@ def eager_attention(
     may be attended to and the dtype's minimum where it may not. Returns the context
     (B, nh, S, hd) and the attention probabilities (B, nh, S, S).
     """
-    d_k = q.size(-1)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (B, nh, S, S)
+    # Times 1/sqrt(d_k), as transformers writes it: the same float32 operations in the same
+    # order round the same, where dividing by an inexact sqrt(d_k) (d_k = 32, 48) does not.
+    scale = q.size(-1) ** -0.5
+    scores = (q @ k.transpose(-2, -1)) * scale  # (B, nh, S, S)
     # Softmax in float32: in fp16, score + mask can overflow to -inf, and a row that is all
     # -inf (a fully padded sequence) would turn into NaN.
     scores = scores.float()
@@ -153,7 +156,7 @@ class MultiHeadSelfAttention(nn.Module):
             # The fused kernels never form the probabilities, so asking for them means eager.
             context, probs = eager_attention(q, k, v, mask, dropout_p)
         else:
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=self.head_dim**-0.5)
             probs = None
         context = context.transpose(1, 2).reshape(B, S, H)  # (B, S, nh * hd): heads concatenated
         return self.out(context), probs
@@ -373,103 +376,3 @@ def can_unpad(attention_mask: torch.Tensor | None) -> bool:
         return False
     keep = attention_mask.to(torch.bool)
     return bool(keep[:, 0].all()) and not bool(keep.all())
-
-
-def check_packed_inputs(
-    config: BertConfig,
-    input_ids: torch.Tensor,
-    cu_seqlens: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    token_type_ids: torch.Tensor | None,
-    position_ids: torch.Tensor | None,
-    output_attentions: bool,
-) -> None:
-    """Packed input: input_ids (T,) and cu_seqlens (N + 1,) = 0, end of sequence 1, ..., T."""
-    if not isinstance(cu_seqlens, torch.Tensor):
-        raise TypeError(f"cu_seqlens must be a torch.Tensor of sequence offsets, got {type(cu_seqlens).__name__}")
-    if not isinstance(input_ids, torch.Tensor):
-        raise TypeError(f"input_ids must be a torch.Tensor of token ids, got {type(input_ids).__name__}")
-    if input_ids.dim() != 1:
-        raise ValueError(
-            f"with cu_seqlens, input_ids must be packed: shape (total_tokens,), got {tuple(input_ids.shape)}; "
-            "for a padded (batch, sequence) batch pass attention_mask instead of cu_seqlens"
-        )
-    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-        raise ValueError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
-    if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.dtype.is_floating_point or cu_seqlens.dtype == torch.bool:
-        raise ValueError(
-            f"cu_seqlens must be a 1-D integer tensor of N + 1 offsets (0, end of sequence 1, ..., total_tokens), "
-            f"got shape {tuple(cu_seqlens.shape)} and dtype {cu_seqlens.dtype}"
-        )
-    if cu_seqlens.device != input_ids.device:
-        raise ValueError(f"cu_seqlens is on {cu_seqlens.device} but input_ids on {input_ids.device}; put them on the same device")
-    if attention_mask is not None:
-        raise ValueError("packed input has no padding: pass cu_seqlens or attention_mask, not both")
-    if output_attentions:
-        raise ValueError(
-            "output_attentions=True needs the (batch, heads, sequence, sequence) probabilities of a padded batch; "
-            "pass padded input_ids with attention_mask instead of cu_seqlens"
-        )
-    offsets = cu_seqlens.tolist()
-    lengths = [b - a for a, b in zip(offsets, offsets[1:])]
-    if offsets[0] != 0 or offsets[-1] != input_ids.numel() or min(lengths) < 1:
-        raise ValueError(
-            f"cu_seqlens must start at 0, increase strictly (every sequence has at least one token) and end at "
-            f"len(input_ids) = {input_ids.numel()}; got {offsets[:8]}{' ...' if len(offsets) > 8 else ''} ending at {offsets[-1]}"
-        )
-    if max(lengths) > config.max_position_embeddings:
-        raise ValueError(
-            f"a packed sequence has {max(lengths)} tokens but the model has only {config.max_position_embeddings} positions; "
-            "truncate the sequences before packing"
-        )
-    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
-    for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
-        if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
-            raise ValueError(f"{name} has shape {tuple(tensor.shape)} but the packed input_ids has {tuple(input_ids.shape)}; they must match")
-    if token_type_ids is not None:
-        _check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size is", "use 0 for the first segment and 1 for the second")
-    if position_ids is not None:
-        _check_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings is", "positions count from 0")
-
-
-def check_inputs(
-    config: BertConfig,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    token_type_ids: torch.Tensor | None,
-    position_ids: torch.Tensor | None,
-) -> None:
-    """Turn the mistakes users make into a ValueError that says what to do, instead of an
-    IndexError (or a CUDA device-side assert) deep inside an embedding lookup."""
-    if not isinstance(input_ids, torch.Tensor):
-        raise TypeError(f"input_ids must be a torch.Tensor of token ids, got {type(input_ids).__name__}")
-    if input_ids.dim() != 2:
-        raise ValueError(
-            f"input_ids must have shape (batch, sequence), got {tuple(input_ids.shape)}; "
-            "for a single sequence use input_ids[None]"
-        )
-    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-        raise ValueError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
-    if input_ids.shape[1] == 0:
-        raise ValueError("input_ids has an empty sequence dimension; every sequence needs at least one token")
-    seq_len = input_ids.shape[1]
-    if seq_len > config.max_position_embeddings:
-        raise ValueError(
-            f"the sequence has {seq_len} tokens but the model has only {config.max_position_embeddings} positions; "
-            "truncate the input (tokenizer(..., truncation=True, max_length=...))"
-        )
-    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
-    for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids), ("position_ids", position_ids)):
-        if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
-            raise ValueError(f"{name} has shape {tuple(tensor.shape)} but input_ids has {tuple(input_ids.shape)}; they must match")
-    if token_type_ids is not None:
-        _check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size is", "use 0 for the first segment and 1 for the second")
-    if position_ids is not None:
-        _check_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings is", "positions count from 0")
-
-
-def _check_range(name: str, tensor: torch.Tensor, size: int, what: str, hint: str) -> None:
-    low, high = int(tensor.min()), int(tensor.max())
-    if low < 0 or high >= size:
-        bad = low if low < 0 else high
-        raise ValueError(f"{name} contains {bad}, outside 0..{size - 1} ({what} {size}); {hint}")
