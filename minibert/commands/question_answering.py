@@ -155,7 +155,7 @@ def _read_text(path: Path) -> str:
 
 def _write_json(path: Path, value) -> None:
     from minibert.cli import CommandError
-    from minibert.weights import atomic_write_text
+    from minibert.fileio import atomic_write_text
 
     try:
         atomic_write_text(path, json.dumps(value, indent=1, ensure_ascii=False) + "\n")
