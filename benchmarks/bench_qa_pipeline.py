@@ -19,6 +19,7 @@ answers are compared too (the first answer of every question: same text, same of
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             "questions": len(inputs["question"]), "windows": windows, "median_s": t["median_s"],
             "questions_per_s": len(inputs["question"]) / t["median_s"], "ratio_vs_transformers_default": base / t["median_s"],
         })
-    meta = {**common.machine_info(args.device), "rounds": args.rounds, "first_answers_equal": f"{same}/{len(inputs['question'])}"}
+    meta = {"machine": common.machine_info(args.device), "rounds": args.rounds, "quick": args.quick,
+            "first_answers_equal": f"{same}/{len(inputs['question'])}", "load_average_after": os.getloadavg()[0]}
     common.write_results(args.out, f"qa_pipeline_{args.device}" + ("_quick" if args.quick else ""), meta, rows, COLUMNS,
                          f"Question-answering pipeline, MiniLM, {len(inputs['question'])} questions "
                          f"({windows} windows), {args.device}, {torch.get_num_threads()} threads: minibert vs transformers "

