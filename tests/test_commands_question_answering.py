@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -109,6 +110,9 @@ def test_skip_bad_answers_trains_without_them_and_says_how_many(capsys, files, t
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, files, reader, argv, message):
     names = {"tiny": files / "tiny", "dev": files / "dev.json", "reader": reader, "missing": files / "missing.json"}
-    code, out, err = run_cli(capsys, *[a.format(**names) for a in argv])
+    with warnings.catch_warnings(record=True) as caught:  # a warning would be a second line on stderr
+        warnings.simplefilter("always")
+        code, out, err = run_cli(capsys, *[a.format(**names) for a in argv])
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not [str(w.message) for w in caught]
 

@@ -5,6 +5,12 @@
     minibert predict --model my-classifier --input data.csv --text-column text --json
 
 Prints `label<TAB>probability` per text, or with --json one JSON object per line.
+
+A question-answering model (config.json's `architectures`: BertForQuestionAnswering) answers
+questions instead (minibert/commands/question_answering.py):
+
+    minibert predict --model reader --input questions.jsonl     # {"question": ..., "context": ...} per line
+    minibert predict --model reader --question "Who?" --context-file doc.txt
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import json
 import sys
 import warnings
 from pathlib import Path
+
+from minibert.commands import question_answering
 
 
 def add_parser(subparsers) -> None:
@@ -26,6 +34,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="texts per batch (default: 32)")
     p.add_argument("--max-length", type=int, help="truncate texts to this many tokens (default: the model's maximum)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    question_answering.add_question_arguments(p)
+    question_answering.add_reader_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -85,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise CommandError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.question is not None or question_answering.is_reader(args.model):
+        return question_answering.predict(args)
     texts, pairs = read_texts(args)
     tokenizer, model = load_trained_classifier(args.model, args.device)
     if args.max_length is not None and not 2 <= args.max_length <= model.config.max_position_embeddings:

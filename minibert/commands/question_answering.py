@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -35,13 +36,27 @@ def add_reader_arguments(p: argparse.ArgumentParser, top_k: bool = True) -> None
                    help="let the empty answer win when the model says there is none (evaluate: on whenever the data has unanswerable questions)")
 
 
+def is_reader(model: str) -> bool:
+    """Whether config.json's `architectures` names BertForQuestionAnswering (every minibert
+    head writes its class name there)."""
+    from minibert.hub import ModelNotFoundError, resolve_file
+
+    try:
+        config = json.loads(resolve_file(model, "config.json").read_text(encoding="utf-8"))
+    except (ModelNotFoundError, ValueError, OSError):
+        return False  # loading the model as a classifier then says what is wrong
+    return isinstance(config, dict) and "BertForQuestionAnswering" in (config.get("architectures") or [])
+
+
 def load_reader(model: str, device: str | None = None, batch_size: int = 32):
     from minibert import pipeline
     from minibert.cli import CommandError
     from minibert.hub import ModelNotFoundError
 
     try:
-        return pipeline("question-answering", model=model, device=device, batch_size=batch_size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the loader's notes: a missing head is the one-line error below
+            return pipeline("question-answering", model=model, device=device, batch_size=batch_size)
     except (ModelNotFoundError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
 
