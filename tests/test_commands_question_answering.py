@@ -63,12 +63,14 @@ def test_train_writes_a_reader_that_evaluate_scores(capsys, files, reader, tmp_p
     code, out, err = run_cli(capsys, "evaluate", "--model", reader, "--data", files / "dev.json", "--json",
                              "--predictions", predictions_file, "--max-length", "64", "--doc-stride", "16")
     assert code == 0, err
-    scores = json.loads(out)
+    printed = json.loads(out)
+    assert printed["task"] == "question-answering" and printed["examples"] == 14
     predictions = json.loads(predictions_file.read_text(encoding="utf-8"))
     references = read_squad(files / "dev.json").references()
     assert set(predictions) == set(references) and all(isinstance(a, str) for a in predictions.values())
     # the printed scores are those of the written predictions (the official {id: answer} file)
-    assert scores == pytest.approx(squad_scores(predictions, references))
+    scores = squad_scores(predictions, references)
+    assert {k: printed[k] for k in scores} == pytest.approx(scores)
     assert {"exact_match", "f1", "HasAns_f1", "NoAns_f1"} <= scores.keys()
 
 
@@ -101,7 +103,9 @@ def test_skip_bad_answers_trains_without_them_and_says_how_many(capsys, files, t
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["evaluate", "--model", "{tiny}", "--data", "{dev}"], "has no BertForQuestionAnswering head"),
+    (["evaluate", "--model", "{tiny}", "--data", "{dev}", "--task", "question-answering"], "has no BertForQuestionAnswering head"),
+    (["predict", "--model", "{tiny}", "--question", "Why?", "--context", "Because."], "has no BertForQuestionAnswering head"),
+    (["evaluate", "--model", "{reader}", "--data", "{dev}", "--predictions", "{tiny}"], "cannot write"),
     (["evaluate", "--model", "{reader}", "--data", "{missing}"], "does not exist"),
     (["predict", "--model", "{reader}", "--question", "Why?"], "--question needs exactly one of --context and --context-file"),
     (["predict", "--model", "{reader}", "--question", "Why?", "--context", " "], "the context is empty"),

@@ -1,11 +1,10 @@
-"""The question-answering side of `minibert predict` and `minibert evaluate`.
+"""The question-answering side of `minibert predict`: questions in, answers out.
 
     minibert predict --model reader --input questions.jsonl        # {"question": ..., "context": ...} per line
     minibert predict --model reader --question "Who?" --context-file doc.txt
-    minibert evaluate --model reader --data dev.json --json --predictions preds.json
 
-Both answer through `minibert.pipeline("question-answering")`, so the span search is the one
-of minibert/tasks/question_answering.py everywhere.
+It answers through `minibert.pipeline("question-answering")`, whose span search is the one of
+minibert/tasks/question_answering.py (as are `minibert evaluate`'s and training's).
 """
 
 from __future__ import annotations
@@ -25,27 +24,13 @@ def add_question_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--context-file", type=Path, help="read the context from this UTF-8 text file")
 
 
-def add_reader_arguments(p: argparse.ArgumentParser, top_k: bool = True) -> None:
+def add_reader_arguments(p: argparse.ArgumentParser) -> None:
     """The question-answering pipeline's parameters as options (--max-length is max_seq_len)."""
     g = p.add_argument_group("question answering (for a BertForQuestionAnswering model)")
-    if top_k:
-        g.add_argument("--top-k", type=int, default=1, help="answers per question (default: 1)")
+    g.add_argument("--top-k", type=int, default=1, help="answers per question (default: 1)")
     g.add_argument("--doc-stride", type=int, help="context tokens shared by neighbouring windows (default: min(max length / 2, 128))")
     g.add_argument("--max-answer-len", type=int, default=15, help="longest answer in tokens (default: 15)")
-    g.add_argument("--handle-impossible-answer", action="store_true",
-                   help="let the empty answer win when the model says there is none (evaluate: on whenever the data has unanswerable questions)")
-
-
-def is_reader(model: str) -> bool:
-    """Whether config.json's `architectures` names BertForQuestionAnswering (every minibert
-    head writes its class name there)."""
-    from minibert.hub import ModelNotFoundError, resolve_file
-
-    try:
-        config = json.loads(resolve_file(model, "config.json").read_text(encoding="utf-8"))
-    except (ModelNotFoundError, ValueError, OSError):
-        return False  # loading the model as a classifier then says what is wrong
-    return isinstance(config, dict) and "BertForQuestionAnswering" in (config.get("architectures") or [])
+    g.add_argument("--handle-impossible-answer", action="store_true", help="let the empty answer win when the model says there is none")
 
 
 def load_reader(model: str, device: str | None = None, batch_size: int = 32):
@@ -62,7 +47,7 @@ def load_reader(model: str, device: str | None = None, batch_size: int = 32):
 
 
 def pipeline_options(args: argparse.Namespace) -> dict:
-    options = {"top_k": getattr(args, "top_k", 1), "max_answer_len": args.max_answer_len,
+    options = {"top_k": args.top_k, "max_answer_len": args.max_answer_len,
                "handle_impossible_answer": args.handle_impossible_answer}
     if args.max_length is not None:
         options["max_seq_len"] = args.max_length
@@ -123,40 +108,6 @@ def predict(args: argparse.Namespace, reader=None) -> int:
     return 0
 
 
-def evaluate(args: argparse.Namespace) -> int:
-    """`minibert evaluate` for a question-answering model: SQuAD EM/F1 on a data file."""
-    from minibert import data, metrics
-    from minibert.cli import CommandError
-    from minibert.squad import read_squad
-
-    try:
-        squad = read_squad(args.data, skip_bad_answers=getattr(args, "skip_bad_answers", False))
-    except data.DataError as exc:
-        raise CommandError(str(exc)) from None
-    reader = load_reader(args.model, args.device, args.batch_size)
-    options = pipeline_options(args) | {"top_k": 1, "handle_impossible_answer": squad.has_unanswerable or args.handle_impossible_answer}
-    try:
-        results = reader([{"question": e.question, "context": e.context} for e in squad.examples], progress=True, **options)
-    except (ValueError, TypeError) as exc:
-        raise CommandError(str(exc)) from None
-    results = results if len(squad.examples) > 1 else [results]
-    predictions = {e.id: (r[0] if isinstance(r, list) else r)["answer"] for e, r in zip(squad.examples, results)}
-    scores = metrics.squad_scores(predictions, squad.references())
-    if args.predictions is not None:
-        _write_json(args.predictions, predictions)
-    if args.json:
-        print(json.dumps(scores))
-    else:
-        parts = [f"exact match {scores['exact_match']:.2f}", f"F1 {scores['f1']:.2f}", f"({scores['total']} questions"]
-        if "HasAns_total" in scores:
-            parts[-1] += (f"; answerable {scores['HasAns_total']}: EM {scores['HasAns_exact_match']:.2f} F1 {scores['HasAns_f1']:.2f}"
-                          f"; unanswerable {scores['NoAns_total']}: EM {scores['NoAns_exact_match']:.2f}")
-        print(" ".join(parts) + ")")
-    if squad.skipped:
-        print(f"note: {len(squad.skipped)} question(s) skipped for bad answers, e.g. {squad.skipped[0][0]!r}", file=sys.stderr)
-    return 0
-
-
 def _read_text(path: Path) -> str:
     from minibert.cli import CommandError
 
@@ -166,14 +117,3 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise CommandError(f"{path} is not UTF-8 text") from None
-
-
-def _write_json(path: Path, value) -> None:
-    from minibert.cli import CommandError
-    from minibert.fileio import atomic_write_text
-
-    try:
-        atomic_write_text(path, json.dumps(value, indent=1, ensure_ascii=False) + "\n")
-    except OSError as exc:
-        raise CommandError(f"cannot write {path}: {exc.strerror}") from None
-

@@ -20,10 +20,12 @@ import torch
 from minibert.pipelines.base import Pipeline
 from minibert.pipelines.question_answering import QuestionAnsweringPipeline
 from minibert.pipelines.text_classification import TextClassificationPipeline
+from minibert.pipelines.token_classification import TokenClassificationPipeline
 from minibert.pretrained import PreTrainedBert
 
 TASKS: dict[str, type[Pipeline]] = {
     "text-classification": TextClassificationPipeline,
+    "token-classification": TokenClassificationPipeline,
     "question-answering": QuestionAnsweringPipeline,
 }
 TASK_ALIASES: dict[str, str] = {
