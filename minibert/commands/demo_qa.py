@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     longer = sum(1 for i in range(len(dev_examples)) if sum(f["example"] == i for f in dev_features) > 1)
     print(f"minibert demo qa: fine-tuning a reader ({model.num_parameters() / 1e6:.1f}M parameters) on {len(train_examples)} "
-          f"questions ({len(train_features)} windows of at most {max_length} tokens), {args.epochs} epochs; dev set: "
+          f"questions ({len(train_features)} windows of at most {max_length} tokens), {args.epochs} epoch(s); dev set: "
           f"{len(dev_examples)} questions, {sum(not e.answers for e in dev_examples)} unanswerable, {longer} with a context "
           f"longer than one window")
     sys.stdout.flush()
