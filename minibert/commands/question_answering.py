@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 
@@ -31,19 +30,6 @@ def add_reader_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--doc-stride", type=int, help="context tokens shared by neighbouring windows (default: min(max length / 2, 128))")
     g.add_argument("--max-answer-len", type=int, default=15, help="longest answer in tokens (default: 15)")
     g.add_argument("--handle-impossible-answer", action="store_true", help="let the empty answer win when the model says there is none")
-
-
-def load_reader(model: str, device: str | None = None, batch_size: int = 32):
-    from minibert import pipeline
-    from minibert.cli import CommandError
-    from minibert.hub import ModelNotFoundError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the loader's notes: a missing head is the one-line error below
-            return pipeline("question-answering", model=model, device=device, batch_size=batch_size)
-    except (ModelNotFoundError, ValueError, OSError) as exc:
-        raise CommandError(str(exc)) from None
 
 
 def pipeline_options(args: argparse.Namespace) -> dict:
@@ -85,13 +71,11 @@ def read_questions(args: argparse.Namespace) -> list[dict]:
     return items
 
 
-def predict(args: argparse.Namespace, reader=None) -> int:
+def print_answers(args: argparse.Namespace, reader, items: list[dict]) -> int:
     """`minibert predict` for a question-answering model: `answer<TAB>score<TAB>question` per
     answer, or with --json one object per question (its answers in a list with --top-k > 1)."""
     from minibert.cli import CommandError
 
-    items = read_questions(args)
-    reader = reader or load_reader(args.model, args.device, args.batch_size)
     try:
         results = reader([{"question": i["question"], "context": i["context"]} for i in items], **pipeline_options(args))
     except (ValueError, TypeError) as exc:
