@@ -1,4 +1,5 @@
-"""Evaluation metrics: accuracy, macro F1, and entity-level scores for token classification.
+"""Evaluation metrics: accuracy, macro F1, entity-level scores for token classification, and
+the SQuAD exact match and F1 for extractive question answering.
 
 Plain Python over lists of labels, so each formula can be read next to its definition:
 
@@ -15,7 +16,10 @@ seqeval on random tag sequences).
 
 from __future__ import annotations
 
-from typing import Sequence
+import re
+import string
+from collections import Counter
+from typing import Mapping, Sequence
 
 
 def accuracy(predictions: Sequence[int], references: Sequence[int]) -> float:
@@ -187,3 +191,78 @@ def _check_lengths(a: Sequence, b: Sequence, what: str = "") -> None:
         raise ValueError(f"{what + ': ' if what else ''}{len(a)} predictions but {len(b)} references")
     if not what and len(b) == 0:
         raise ValueError("no references to score")
+
+
+# --- SQuAD: exact match and token F1, as the official v1.1 and v2.0 evaluation scripts ---------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """The official normalisation: lower case, ASCII punctuation removed, the articles a/an/the
+    removed, whitespace collapsed. "The  Eiffel-Tower!" -> "eiffeltower"."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """Exact match and F1 (in percent) of predicted answers against the gold answers.
+
+    predictions: id -> answer text, "" for "no answer". references: id -> the gold texts, an
+    empty list for an unanswerable question. Each question scores its best gold answer; the
+    totals are means over all questions:
+
+        EM = [normalize(pred) == normalize(gold)]
+        F1 = 2 P R / (P + R),  P = |common tokens| / |pred tokens|,  R = |common| / |gold tokens|
+
+    With no unanswerable question this is the v1.1 script; otherwise the v2.0 script, where an
+    unanswerable question (or a gold answer that normalises to nothing) scores 1 only for an
+    empty prediction, and the result also holds HasAns_* and NoAns_* means over each kind.
+    Predictions for ids without a reference are ignored, as in the official scripts.
+    """
+    if not references:
+        raise ValueError("no references to score")
+    missing = [qid for qid in references if qid not in predictions]
+    if missing:
+        raise ValueError(f"{len(missing)} question(s) have no prediction, e.g. {missing[0]!r}; predict \"\" for no answer")
+    for qid, answer in predictions.items():
+        if not isinstance(answer, str):
+            raise ValueError(f"the prediction for {qid!r} is {answer!r}, not a text (use \"\" for no answer)")
+    version2 = any(len(golds) == 0 for golds in references.values())
+    exact, f1 = {}, {}
+    for qid, golds in references.items():
+        if version2:
+            # v2.0 drops gold answers that normalise to nothing; none left = only "" is right
+            golds = [g for g in golds if normalize_answer(g)] or [""]
+            exact[qid] = max(float(normalize_answer(g) == normalize_answer(predictions[qid])) for g in golds)
+            f1[qid] = max(_token_f1(predictions[qid], g, empty_matches_empty=True) for g in golds)
+        else:
+            exact[qid] = max(float(normalize_answer(g) == normalize_answer(predictions[qid])) for g in golds)
+            f1[qid] = max(_token_f1(predictions[qid], g, empty_matches_empty=False) for g in golds)
+    scores = _means(exact, f1, list(references))
+    answerable = [qid for qid, golds in references.items() if golds]
+    unanswerable = [qid for qid, golds in references.items() if not golds]
+    if answerable and unanswerable:
+        for prefix, ids in (("HasAns_", answerable), ("NoAns_", unanswerable)):
+            scores.update({prefix + k: v for k, v in _means(exact, f1, ids).items()})
+    return scores
+
+
+def _token_f1(prediction: str, gold: str, empty_matches_empty: bool) -> float:
+    pred_tokens, gold_tokens = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if empty_matches_empty and (not pred_tokens or not gold_tokens):
+        return float(pred_tokens == gold_tokens)  # v2.0: "no answer" is right only against "no answer"
+    same = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _means(exact: Mapping[str, float], f1: Mapping[str, float], ids: Sequence[str]) -> dict[str, float]:
+    return {
+        "exact_match": 100.0 * sum(exact[i] for i in ids) / len(ids),
+        "f1": 100.0 * sum(f1[i] for i in ids) / len(ids),
+        "total": len(ids),
+    }

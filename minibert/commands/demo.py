@@ -9,6 +9,7 @@ sentences it has never seen.
 Other demos are subcommands, each in a module of its own (DEMO_MODULES):
 
     minibert demo ner      # named-entity recognition (minibert/commands/demo_ner.py)
+    minibert demo qa       # extractive question answering (minibert/commands/demo_qa.py)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 # `minibert demo NAME`: each module has add_parser(demo_subparsers) and run(args).
-DEMO_MODULES = ["minibert.commands.demo_ner"]
+DEMO_MODULES = ["minibert.commands.demo_ner", "minibert.commands.demo_qa"]
 
 NEW_SENTENCES = [
     "The staff were warm and the food was excellent.",

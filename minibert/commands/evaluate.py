@@ -8,6 +8,10 @@ token classification, BertForSequenceClassification text classification; --task 
 config does not say), and the file is read as that task reads its training data (the same
 --words-column, --text-column, ... options as `minibert train`).
 
+A reader (BertForQuestionAnswering, on SQuAD v1.1/v2.0 JSON or JSON Lines) gets the SQuAD exact
+match and F1, with their HasAns/NoAns parts when some questions are unanswerable; with
+--predictions it also writes its answers as the official `{id: answer}` JSON.
+
 A tagger gets the CoNLL report (seqeval's classification_report, default mode): precision,
 recall, F1 and support of each entity type, their micro average, and the tag accuracy over
 words. A classifier gets its accuracy and macro F1. `--json` prints one JSON object with the
@@ -37,6 +41,8 @@ def add_parser(subparsers) -> None:
         task.add_arguments(group)
         task_options[name] = group.options
     p.add_argument("--json", action="store_true", help="print one JSON object of the metrics")
+    p.add_argument("--predictions", type=Path,
+                   help="question answering: also write the answers here, as the official SQuAD {id: answer} JSON")
     p.add_argument("--batch-size", type=int, default=32, help="examples per batch (default: 32)")
     p.add_argument("--max-length", type=int, help="tokens per sequence (default: the task's, capped by the model)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
@@ -79,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     args.task = task_of(args.model, args.task)
     check_task_options(args)
     task = get_task(args.task).from_args(args)
+    if args.predictions is not None and not hasattr(task, "predictions"):
+        raise CommandError(f"--predictions writes the answers of a question-answering model; {args.model} is for {task.name}")
     try:
         examples = task.read_examples(args.data)
     except data.DataError as exc:
@@ -109,11 +117,23 @@ def run(args: argparse.Namespace) -> int:
     per_feature = pipe.forward_features(features, progress=not args.json and sys.stderr.isatty())
     outputs = {name: [o[name] for o in per_feature] for name in task.outputs}
     scores = task.report(outputs, features, model.config)
+    if args.predictions is not None:
+        write_json(args.predictions, task.predictions(outputs, features))
     if args.json:
         print(json.dumps({"task": task.name, "examples": len(examples), **scores}, ensure_ascii=False))
     else:
         print(format_report(scores))
     return 0
+
+
+def write_json(path: Path, value) -> None:
+    from minibert.cli import CommandError
+    from minibert.fileio import atomic_write_text
+
+    try:
+        atomic_write_text(path, json.dumps(value, indent=1, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def format_report(scores: dict) -> str:

@@ -12,6 +12,12 @@ fill-mask, ...), or from --task; the work is minibert.pipeline's. A text classif
 `label<TAB>probability<TAB>text` per text; a tagger one line per entity, `text number<TAB>entity
 text<TAB>type<TAB>start<TAB>end<TAB>score`, with the character offsets of the entity in its text;
 other tasks `text<TAB>answer as JSON`. With --json, one JSON object per text.
+
+A question-answering model (BertForQuestionAnswering) answers questions instead
+(minibert/commands/question_answering.py), `answer<TAB>score<TAB>question` per answer:
+
+    minibert predict --model reader --input questions.jsonl     # {"question": ..., "context": ...} per line
+    minibert predict --model reader --question "Who?" --context-file doc.txt
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
+
+from minibert.commands import question_answering
 
 
 def add_parser(subparsers) -> None:
@@ -36,6 +45,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--aggregation", choices=("simple", "first", "average", "max"), default="first",
                    help="taggers: how a word's pieces and a name's words become one entity (default: first, the "
                    "piece a tagger trained by minibert learnt from)")
+    question_answering.add_question_arguments(p)
+    question_answering.add_reader_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -129,6 +140,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise CommandError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.question is not None or args.task == "question-answering" or (args.task is None and is_reader(args.model)):
+        questions = question_answering.read_questions(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the loader's notes: a missing head is the one-line error
+            reader = load_pipeline(args.model, "question-answering", args.device, args.batch_size)
+        return question_answering.print_answers(args, reader, questions)
     texts, pairs = read_texts(args)
     task = args.task or task_from_config(args.model)
     pipe = load_pipeline(args.model, task, args.device, args.batch_size)
@@ -161,6 +178,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{text}\t{json.dumps(answer, ensure_ascii=False)}")
     return 0
+
+
+def is_reader(model_path: str) -> bool:
+    """Whether config.json names BertForQuestionAnswering (a model without a config is not)."""
+    from minibert.cli import CommandError
+
+    try:
+        return task_from_config(model_path) == "question-answering"
+    except CommandError:
+        return False  # the usual path below says what is wrong with the model
 
 
 def print_entities(args: argparse.Namespace, ner, texts: list[str]) -> int:

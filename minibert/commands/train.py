@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--task", default=DEFAULT_TASK, choices=sorted(TASKS),
                    help=f"what to fine-tune for (default: {DEFAULT_TASK})")
     p.add_argument("--model", help="pretrained model directory or Hub id (default: the bundled all-MiniLM-L6-v2)")
-    p.add_argument("--train", required=True, type=Path, help="training data (text classification: .csv, .tsv or .jsonl)")
+    p.add_argument("--train", required=True, type=Path, help="training data (text classification: .csv, .tsv or .jsonl; question answering: SQuAD .json or .jsonl)")
     p.add_argument("--eval", type=Path, help="evaluation data, same format; picks the best epoch")
     p.add_argument("--out", required=True, type=Path, help="output directory for the fine-tuned model")
     task_options = {}

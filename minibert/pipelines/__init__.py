@@ -20,6 +20,7 @@ import torch
 from minibert.pipelines.base import Pipeline
 from minibert.pipelines.feature_extraction import FeatureExtractionPipeline
 from minibert.pipelines.fill_mask import FillMaskPipeline
+from minibert.pipelines.question_answering import QuestionAnsweringPipeline
 from minibert.pipelines.text_classification import TextClassificationPipeline
 from minibert.pipelines.token_classification import TokenClassificationPipeline
 from minibert.pretrained import PreTrainedBert
@@ -29,6 +30,7 @@ TASKS: dict[str, type[Pipeline]] = {
     "fill-mask": FillMaskPipeline,
     "feature-extraction": FeatureExtractionPipeline,
     "token-classification": TokenClassificationPipeline,
+    "question-answering": QuestionAnsweringPipeline,
 }
 TASK_ALIASES: dict[str, str] = {
     "sentiment-analysis": "text-classification",
@@ -114,4 +116,4 @@ def load_head(pipeline_class: type[Pipeline], path: str | os.PathLike, **options
 
 
 __all__ = ["pipeline", "Pipeline", "TASKS", "TASK_ALIASES", "pipeline_class_for",
-           "TextClassificationPipeline", "FillMaskPipeline", "FeatureExtractionPipeline"]
+           "TextClassificationPipeline", "FillMaskPipeline", "FeatureExtractionPipeline", "QuestionAnsweringPipeline"]
