@@ -36,6 +36,7 @@ from minibert.outputs import (
     TokenClassifierOutput,
 )
 from minibert.tokenizer import BatchEncoding, BertTokenizer
+from minibert.pipelines import pipeline
 from minibert.pretraining import PretrainingArguments, pretrain
 from minibert.pretraining_data import DataCollatorForLanguageModeling, PretrainingDataset
 from minibert.weights import CheckpointError
@@ -43,6 +44,7 @@ from minibert.weights import CheckpointError
 __version__ = "0.1.0"
 
 __all__ = [
+    "pipeline",
     "BertConfig",
     "BertModel",
     "BertEmbeddings",
