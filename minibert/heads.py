@@ -63,7 +63,8 @@ class BertHeadModel(PreTrainedBert):
         backbone = weights.backbone_key_map(self.config, with_pooler=self.add_pooling_layer, prefix="bert.")
         return {**backbone, **self.head_key_map()}
 
-    def encode(self, input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions):
+    def encode(self, input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions,
+               keep_padding=False):
         return self.bert(
             input_ids,
             attention_mask=attention_mask,
@@ -71,6 +72,7 @@ class BertHeadModel(PreTrainedBert):
             position_ids=position_ids,
             output_hidden_states=output_hidden_states,
             output_attentions=output_attentions,
+            keep_padding=keep_padding,
         )
 
     def classifier_dropout_prob(self) -> float:
@@ -236,7 +238,11 @@ class BertForQuestionAnswering(BertHeadModel):
         output_attentions: bool = False,
         return_dict: bool = True,
     ) -> QuestionAnsweringModelOutput | tuple:
-        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions)
+        # The loss's softmax runs over every position, pads included (as in transformers), so
+        # it needs the padded path's values there, not the zeros the unpadded path leaves.
+        with_loss = start_positions is not None
+        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions,
+                          keep_padding=with_loss)
         logits = self.qa_outputs(out.last_hidden_state)  # (B, S, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))  # 2 x (B, S)
         loss = None
