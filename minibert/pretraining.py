@@ -11,8 +11,9 @@ So one step sees per_device_batch_size * gradient_accumulation_steps * world_siz
 A checkpoint `output_dir/checkpoint-<step>/` holds everything the next step depends on: the
 weights, AdamW's moments, the schedule, and per rank the position in the data stream and
 the random generators (dropout, masking). Resuming from it continues with the same batches
-and masks as if the run had never stopped. Rank 0 writes it under a temporary name and
-renames it when complete, so a crash never leaves a half-written checkpoint behind.
+and masks as if the run had never stopped. Rank 0 writes it with minibert.checkpoints (a
+temporary directory renamed when complete), so a crash never leaves a half-written checkpoint
+behind, and the next start cleans up after it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import contextlib
 import json
 import math
 import os
-import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -33,13 +32,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minibert import distributed, weights
+from minibert import checkpoints, distributed, weights
 from minibert.distributed import DistributedContext
+from minibert.progress import Progress
 from minibert.pretraining_data import IGNORE_INDEX, DataCollatorForLanguageModeling, PretrainingDataset
 from minibert.training import make_optimizer
 
 PRECISIONS = ("no", "bf16", "fp16")
 CHECKPOINT_PREFIX = "checkpoint-"
+CHECKPOINT_PATTERN = CHECKPOINT_PREFIX + r"(\d+)"  # group 1: the step
+STATE_JSON = "trainer_state.json"  # written last: a checkpoint without it is incomplete
 
 
 @dataclass
@@ -302,41 +304,33 @@ def fixed_eval_batches(
 
 def find_last_checkpoint(output_dir: str | os.PathLike) -> Path | None:
     """The complete checkpoint with the highest step (temporary directories are ignored)."""
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        return None
-    steps = [
-        (int(m.group(1)), p) for p in output_dir.iterdir()
-        if (m := re.fullmatch(CHECKPOINT_PREFIX + r"(\d+)", p.name)) and (p / "trainer_state.json").is_file()
-    ]
-    return max(steps)[1] if steps else None
+    return checkpoints.newest(output_dir, CHECKPOINT_PATTERN, STATE_JSON)
 
 
 def save_checkpoint(
     output_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
     state: PretrainingState, rng_state: dict[str, Any], args: PretrainingArguments, ctx: DistributedContext,
 ) -> Path | None:
-    """Collect the full state on rank 0 and write it there, atomically (temp dir + rename)."""
+    """Collect the full state on rank 0 and write it there, atomically (minibert.checkpoints),
+    then delete the checkpoints beyond `save_total_limit`."""
     model_state = _model_state(model)  # collective under FSDP
     optimizer_state = distributed.full_optimizer_state_dict(model, optimizer)
     rng_states = distributed.gather_objects(rng_state, ctx)
     final = output_dir / f"{CHECKPOINT_PREFIX}{state.step}"
     if ctx.is_main:
         inner = inner_model(model)
-        tmp = output_dir / f".{final.name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        weights.write_safetensors(tmp / weights.WEIGHTS_NAME, weights.to_checkpoint_state(model_state, inner.checkpoint_key_map()))
-        inner.config.save_pretrained(tmp)
-        torch.save(optimizer_state, tmp / "optimizer.pt")
-        torch.save({"scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None}, tmp / "scheduler.pt")
-        torch.save(rng_states, tmp / "rng_state.pt")
-        (tmp / "training_args.json").write_text(json.dumps(asdict(args), indent=2))
-        (tmp / "trainer_state.json").write_text(json.dumps(asdict(state), indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _rotate_checkpoints(output_dir, args.save_total_limit)
+
+        def write(tmp: Path) -> None:
+            weights.write_safetensors(tmp / weights.WEIGHTS_NAME, weights.to_checkpoint_state(model_state, inner.checkpoint_key_map()))
+            inner.config.save_pretrained(tmp)
+            torch.save(optimizer_state, tmp / "optimizer.pt")
+            torch.save({"scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None}, tmp / "scheduler.pt")
+            torch.save(rng_states, tmp / "rng_state.pt")
+            (tmp / "training_args.json").write_text(json.dumps(asdict(args), indent=2))
+            (tmp / STATE_JSON).write_text(json.dumps(asdict(state), indent=2))
+
+        checkpoints.save(final, write, complete=STATE_JSON)
+        checkpoints.rotate(output_dir, CHECKPOINT_PATTERN, STATE_JSON, args.save_total_limit)
     distributed.barrier(ctx)
     return final if ctx.is_main else None
 
@@ -346,22 +340,12 @@ def _model_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k.removeprefix("model."): v for k, v in distributed.full_state_dict(module).items()}
 
 
-def _rotate_checkpoints(output_dir: Path, limit: int | None) -> None:
-    if limit is None:
-        return
-    found = sorted(
-        (int(m.group(1)), p) for p in output_dir.iterdir() if (m := re.fullmatch(CHECKPOINT_PREFIX + r"(\d+)", p.name))
-    )
-    for _, path in found[:-limit]:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def load_checkpoint(
     checkpoint: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
     ctx: DistributedContext,
 ) -> tuple[PretrainingState, dict[str, Any]]:
     """Every rank reads the checkpoint (a filesystem all ranks see) and takes its own part."""
-    state = PretrainingState(**json.loads((checkpoint / "trainer_state.json").read_text()))
+    state = PretrainingState(**json.loads((checkpoint / STATE_JSON).read_text()))
     if state.world_size != ctx.world_size:
         raise ValueError(
             f"{checkpoint} was written by {state.world_size} processes but this run has {ctx.world_size}: "
@@ -381,20 +365,6 @@ def load_checkpoint(
         scaler.load_state_dict(others["scaler"])
     rng_states = torch.load(checkpoint / "rng_state.pt", weights_only=True)
     return state, rng_states[ctx.rank]
-
-
-def _rng_state(collator: DataCollatorForLanguageModeling, device: torch.device) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "masking": collator.generator.get_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], collator: DataCollatorForLanguageModeling, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    collator.generator.set_state(state["masking"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 # ---------------------------------------------------------------------------------------
@@ -460,10 +430,14 @@ def pretrain(
     scaler = torch.amp.GradScaler(ctx.device.type) if args.mixed_precision == "fp16" else None
 
     state = PretrainingState(world_size=ctx.world_size, data_positions=[[0, 0] for _ in range(ctx.world_size)])
+    if ctx.is_main:  # finish or undo what a crashed run left half-written
+        checkpoints.prepare(output_dir, STATE_JSON)
+    distributed.barrier(ctx)
     checkpoint = find_last_checkpoint(output_dir) if resume else None
+    generators = {"masking": collator.generator}
     if checkpoint is not None:
         state, rng = load_checkpoint(checkpoint, wrapped, optimizer, scheduler, scaler, ctx)
-        _set_rng_state(rng, collator, ctx.device)
+        checkpoints.set_rng_state(rng, ctx.device, generators)
         if ctx.is_main:
             print(f"resuming from {checkpoint} (step {state.step})", flush=True)
     epoch, position = state.data_positions[ctx.rank]
@@ -473,7 +447,8 @@ def pretrain(
         record = {"step": 0, **{f"eval_{k}": v for k, v in evaluate(wrapped, held_out, ctx, args.mixed_precision).items()}}
         state.log_history.append(record)
 
-    bar = _progress_bar(state.step, args.max_steps, enabled=ctx.is_main, use_tqdm=progress)
+    bar = Progress(args.max_steps, "pretrain", enabled=ctx.is_main, use_tqdm=progress, start=state.step, unit="step",
+                   stream="stdout")
     window: dict[str, torch.Tensor] = {}
     window_tokens, window_start = 0, time.perf_counter()
     while state.step < args.max_steps:
@@ -514,16 +489,17 @@ def pretrain(
             if held_out is not None:
                 record.update({f"eval_{k}": v for k, v in evaluate(wrapped, held_out, ctx, args.mixed_precision).items()})
             state.log_history.append(record)
-            bar.report(record)
+            shown = _shown(record)
+            bar.update(0, shown, line=f"step {record['step']}: {shown}")
             window, window_tokens, window_start = {}, 0, time.perf_counter()
-        bar.advance()
+        bar.update(1)
 
         if state.step % args.save_steps == 0 or state.step == args.max_steps:
             positions = distributed.gather_objects([stream.epoch, stream.position], ctx)
             state.data_positions = [list(p) for p in positions]
             save_checkpoint(output_dir, wrapped, optimizer, scheduler, scaler, state,
-                            _rng_state(collator, ctx.device), args, ctx)
-    bar.close()
+                            checkpoints.rng_state(ctx.device, generators), args, ctx)
+    bar.close(summary=False)
 
     # The final model, loadable with from_pretrained, next to its checkpoints.
     final_state = _model_state(wrapped)
@@ -538,35 +514,8 @@ def pretrain(
     return state
 
 
-class _progress_bar:
-    """A tqdm bar when asked for and installed; otherwise one printed line per logging step."""
-
-    def __init__(self, start: int, total: int, enabled: bool, use_tqdm: bool):
-        self.enabled, self.bar = enabled, None
-        if not (enabled and use_tqdm):
-            return
-        try:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=start, desc="pretrain", unit="step", dynamic_ncols=True)
-        except ImportError:
-            pass
-
-    def report(self, record: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        shown = {"mlm_loss": "loss {:.3f}", "mlm_accuracy": "mlm acc {:.3f}", "nsp_accuracy": "nsp acc {:.3f}",
-                 "eval_mlm_accuracy": "eval acc {:.3f}", "tokens_per_s": "{:.0f} tok/s"}
-        text = ", ".join(fmt.format(record[k]) for k, fmt in shown.items() if k in record)
-        if self.bar is not None:
-            self.bar.set_postfix_str(text, refresh=False)
-        else:
-            print(f"step {record['step']}: {text}", flush=True)
-
-    def advance(self) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def _shown(record: dict[str, float]) -> str:
+    """The numbers of a log record worth watching, as one short line."""
+    shown = {"mlm_loss": "loss {:.3f}", "mlm_accuracy": "mlm acc {:.3f}", "nsp_accuracy": "nsp acc {:.3f}",
+             "eval_mlm_accuracy": "eval acc {:.3f}", "tokens_per_s": "{:.0f} tok/s"}
+    return ", ".join(fmt.format(record[k]) for k, fmt in shown.items() if k in record)

@@ -15,17 +15,23 @@ from the global torch generator, whose state is part of every checkpoint.
 
 Resumable: `output_dir/last-checkpoint/` holds the weights (model.safetensors), and
 `trainer_state.pt` the optimizer, scheduler, scaler and RNG states and the data position
-(epoch, batch). Each file is written to a temporary name and renamed. A run that is
-interrupted and resumed with `resume=True` ends with the same weights as one that was not.
+(epoch, batch); minibert.checkpoints writes it whole or not at all, whenever a crash comes.
+A run that is interrupted and resumed with `resume=True` ends with the same weights as one
+that was not. When the run completes, the checkpoint is deleted unless `keep_checkpoint`.
 
 Several processes: launched with torchrun and given `ctx=minibert.distributed.setup()`, each
 process trains the model (wrapped in DDP, or sharded by FSDP) on its share of every batch; a step with
 `batch_size` examples per process on n processes computes the same gradients as one process
 with a batch n times larger (tested). Only rank 0 writes checkpoints and prints.
 
-A feature is a dict {"input_ids": [int], "token_type_ids": [int] (optional), "labels": int,
-float, [int] (one per token) or [float] (multi-label)}; `collate` pads a batch of them to
-its longest member (dynamic padding).
+What is specific to a task (its data, features, how a batch is padded, the metrics, the
+metric that picks the best epoch) is a `minibert.tasks.Task`, passed as `task=` (default:
+text classification). The loop hands the task every eval output it asks for and gets the
+metrics back; it never looks at labels itself.
+
+A feature is a dict {"input_ids": [int], "token_type_ids": [int] (optional), "labels": ...,
+any metadata}; the task's `collate` pads a batch of them to its longest member (dynamic
+padding) and leaves the metadata out (minibert.tasks.base).
 """
 
 from __future__ import annotations
@@ -35,21 +41,21 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from minibert import distributed, metrics, weights
+from minibert import checkpoints, distributed, weights
 from minibert.distributed import DistributedContext
 from minibert.pretrained import PreTrainedBert
+from minibert.progress import Progress
+from minibert.tasks import DEFAULT_TASK, Feature, Task, collate, get_task
 
-Feature = dict[str, Any]
 LAST_CHECKPOINT = "last-checkpoint"
 STATE_FILE = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"
@@ -69,9 +75,10 @@ class TrainingArguments:
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"  # "no", "bf16" or "fp16" (fp16: CUDA only)
     seed: int = 42
-    metric: str = "accuracy"  # the eval metric that picks the best checkpoint (ties: the lower eval loss)
+    metric: str | None = None  # the eval metric that picks the best epoch (default: the task's; ties: the lower eval loss)
     save_steps: int | None = None  # also checkpoint every this many optimizer steps (default: each epoch's end)
     load_best_at_end: bool = True  # end with the best epoch's weights, not the last epoch's
+    keep_checkpoint: bool = False  # keep output_dir/last-checkpoint/ after the run completes (it is for resuming)
     device: str | None = None  # default: where the model is (with several processes: the context's)
     strategy: str = "ddp"  # with several processes (torchrun): "ddp" or "fsdp"; see minibert.distributed
     progress: bool = True
@@ -109,31 +116,6 @@ class TrainingResult:
 # ---------------------------------------------------------------------------------------
 # Batches
 # ---------------------------------------------------------------------------------------
-
-
-def collate(features: Sequence[Feature], pad_token_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a batch to its longest sequence: ids with pad_token_id, attention_mask and
-    token_type_ids with 0, per-token labels with -100 (ignored by the loss)."""
-    longest = max(len(f["input_ids"]) for f in features)
-
-    def pad(seq, value):
-        return list(seq) + [value] * (longest - len(seq))
-
-    batch = {
-        "input_ids": torch.tensor([pad(f["input_ids"], pad_token_id) for f in features]),
-        "attention_mask": torch.tensor([pad([1] * len(f["input_ids"]), 0) for f in features]),
-    }
-    if "token_type_ids" in features[0]:
-        batch["token_type_ids"] = torch.tensor([pad(f["token_type_ids"], 0) for f in features])
-    if "labels" in features[0]:
-        labels = [f["labels"] for f in features]
-        if isinstance(labels[0], (list, tuple)) and len(labels[0]) == len(features[0]["input_ids"]) and all(
-            isinstance(v, int) for v in labels[0]
-        ):
-            batch["labels"] = torch.tensor([pad(l, -100) for l in labels])  # one label per token
-        else:
-            batch["labels"] = torch.tensor(labels)  # (B,) class ids or values, or (B, num_labels) multi-label
-    return batch
 
 
 def batches(features: Sequence[Feature], batch_size: int, order: Sequence[int] | None = None):
@@ -197,6 +179,7 @@ def train(
     args: TrainingArguments,
     eval_features: Sequence[Feature] | None = None,
     *,
+    task: Task | str | None = None,
     resume: bool = False,
     on_step: Callable[[int], None] | None = None,
     save_model: Callable[[Path], None] | None = None,
@@ -206,8 +189,10 @@ def train(
 
     With `args.output_dir`, the best model (or, without eval data, the last one) is saved
     there with `save_pretrained` after each epoch, together with whatever `save_model(dir)`
-    adds (the CLI saves the tokenizer), and `last-checkpoint/` is kept for resuming.
-    `on_step(global_step)` is called after each optimizer step.
+    adds (the CLI saves the tokenizer), and `last-checkpoint/` is written for resuming (and
+    deleted when the run completes, unless `args.keep_checkpoint`).
+    `on_step(global_step)` is called after each optimizer step. `task`: a minibert.tasks.Task
+    (or its name) that pads the batches and scores the dev set; default: text classification.
 
     `ctx` (from `minibert.distributed.setup()` under torchrun): train on several processes.
     Every process passes the same features; each optimizer step takes the next
@@ -219,6 +204,8 @@ def train(
         raise TypeError(f"args must be a TrainingArguments, got {type(args).__name__}")
     if len(train_features) == 0:
         raise ValueError("the training set is empty")
+    task = resolve_task(task)
+    metric = args.metric or task.metric
     if ctx is None:
         ctx = DistributedContext(device=torch.device(args.device) if args.device else model.device)
     device, world = ctx.device, ctx.world_size
@@ -226,6 +213,10 @@ def train(
         raise ValueError("mixed_precision='fp16' needs a CUDA device; use 'bf16' on the CPU")
     out_dir = Path(args.output_dir) if args.output_dir is not None else None
     checkpoint_dir = out_dir / LAST_CHECKPOINT if out_dir is not None else None
+    if out_dir is not None:
+        if ctx.is_main:  # finish or undo what a crashed run left half-written
+            checkpoints.prepare(out_dir, STATE_JSON)
+        distributed.barrier(ctx)
     if resume:
         checkpoint_dir = find_checkpoint(out_dir)
     pad_id = args.pad_token_id if args.pad_token_id is not None else model.config.pad_token_id
@@ -251,7 +242,8 @@ def train(
     for epoch in range(start_epoch, args.num_epochs):
         model.train()
         order = epoch_order(len(train_features), args.seed, epoch)
-        progress = Progress(batches_per_epoch, f"epoch {epoch + 1}/{args.num_epochs}", show, start=start_batch)
+        progress = Progress(batches_per_epoch, f"epoch {epoch + 1}/{args.num_epochs}", enabled=show, start=start_batch)
+        epoch_start, examples_seen = time.perf_counter(), 0
         loss_sum, loss_count = (position["loss_sum"], position["loss_count"]) if start_batch else (0.0, 0)
         if start_batch == 0:
             result.history.append({"epoch": epoch + 1})
@@ -274,7 +266,7 @@ def train(
                 if not features:  # fewer examples than processes: join the backward with weight 0
                     features = global_features[:1]
                     weight = 0.0
-                batch = {k: v.to(device) for k, v in collate(features, pad_id).items()}
+                batch = {k: v.to(device) for k, v in task.collate(features, pad_id).items()}
                 with distributed.gradient_sync(wrapped, enabled=i == len(group) - 1):
                     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                         loss = wrapped(**batch).loss
@@ -292,7 +284,10 @@ def train(
             step_loss = distributed.all_reduce_sum(step_loss, ctx)
             loss_sum += step_loss[0].item()
             loss_count += int(step_loss[1].item())
-            progress.update(len(group), n_examples, loss_sum / loss_count, scheduler.get_last_lr()[0])
+            examples_seen += n_examples
+            rate = examples_seen / max(time.perf_counter() - epoch_start, 1e-9)
+            progress.update(len(group), f"loss {loss_sum / loss_count:.4f}  lr {scheduler.get_last_lr()[0]:.2e}  "
+                                        f"{rate:.1f} examples/s")
             group = []
             if on_step is not None:
                 on_step(result.global_step)
@@ -306,14 +301,14 @@ def train(
         entry["train_loss"] = loss_sum / loss_count
         if eval_features:
             # Every process scores the whole dev set (small, and FSDP needs all of them in each forward).
-            scores = evaluate(model, eval_features, batch_size=args.eval_batch_size, pad_token_id=pad_id,
+            scores = evaluate(model, eval_features, task=task, batch_size=args.eval_batch_size, pad_token_id=pad_id,
                               device=device, autocast_dtype=autocast_dtype)
             entry.update({f"eval_{k}": v for k, v in scores.items()})
-            if args.metric not in scores:
-                raise ValueError(f"metric {args.metric!r} is not computed for this model; choose one of {sorted(scores)}")
-            improved = result.best_metric is None or is_better(args.metric, scores, result)
+            if metric not in scores:
+                raise ValueError(f"metric {metric!r} is not computed for this model; choose one of {sorted(scores)}")
+            improved = result.best_metric is None or is_better(metric, scores, result)
             if improved:
-                result.best_metric, result.best_loss, result.best_epoch = scores[args.metric], scores["loss"], epoch + 1
+                result.best_metric, result.best_loss, result.best_epoch = scores[metric], scores.get("loss"), epoch + 1
             _log(show, "  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
         else:
             improved = True
@@ -330,17 +325,33 @@ def train(
             load_weights(wrapped, out_dir)
         elif best_in_memory is not None:
             distributed.load_full_state_dict(wrapped, best_in_memory)
+    if checkpoint_dir is not None and not args.keep_checkpoint:
+        if ctx.is_main:  # the run is complete: nothing to resume, and the optimizer state is large
+            checkpoints.remove(checkpoint_dir, STATE_JSON)
+        distributed.barrier(ctx)
     model.eval()
     return result
+
+
+def resolve_task(task: Task | str | None) -> Task:
+    """A Task instance from a Task, a task name, or None (text classification)."""
+    if isinstance(task, Task):
+        return task
+    if task is None or isinstance(task, str):
+        return get_task(task or DEFAULT_TASK)()
+    raise TypeError(f"task must be a minibert.tasks.Task or a task name, got {type(task).__name__}")
 
 
 LOWER_IS_BETTER = ("loss", "mse")
 
 
 def is_better(metric: str, scores: dict[str, float], best: TrainingResult) -> bool:
-    """A better metric, or the same one with a lower eval loss (small dev sets tie often)."""
+    """A better metric, or the same one with a lower eval loss (small dev sets tie often;
+    without labels, hence without a loss, the earlier epoch stays)."""
     sign = -1 if metric in LOWER_IS_BETTER else 1
-    return (sign * scores[metric], -scores["loss"]) > (sign * best.best_metric, -best.best_loss)
+    loss, best_loss = scores.get("loss"), best.best_loss
+    tie_break = (-loss, -best_loss) if loss is not None and best_loss is not None else (0.0, 0.0)
+    return (sign * scores[metric], tie_break[0]) > (sign * best.best_metric, tie_break[1])
 
 
 def save_best(model: torch.nn.Module, model_state: dict[str, torch.Tensor], out_dir: Path,
@@ -362,57 +373,50 @@ def evaluate(
     model: PreTrainedBert,
     features: Sequence[Feature],
     *,
+    task: Task | str | None = None,
     batch_size: int = 64,
     pad_token_id: int | None = None,
     device: torch.device | str | None = None,
     autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """Loss and metrics on labelled features: accuracy and macro F1 for sequence classification,
-    entity-level F1 (and token accuracy) for token classification, mean squared error for regression."""
+    """The mean loss (when the features are labelled) and the task's metrics on `features`
+    (default task: text classification: accuracy and macro F1, or the mse of a regression).
+
+    The model runs over every feature; the outputs the task names (`task.outputs`) are kept
+    per feature, on the CPU in fp32, trimmed to the feature's length for `task.token_outputs`,
+    and handed with the features to `task.compute_metrics`."""
     if len(features) == 0:
         raise ValueError("the evaluation set is empty")
+    task = resolve_task(task)
     device = torch.device(device) if device is not None else model.device
     pad_id = pad_token_id if pad_token_id is not None else model.config.pad_token_id
     was_training = model.training
     model.eval()
-    loss_sum, predictions, references = 0.0, [], []
+    loss_sum, loss_count = 0.0, 0
+    outputs: dict[str, list[torch.Tensor]] = {name: [] for name in task.outputs}
     with torch.inference_mode():
         for chunk in batches(features, batch_size):
-            batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
+            batch = {k: v.to(device) for k, v in task.collate(chunk, pad_id).items()}
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 out = model(**batch)
-            loss_sum += out.loss.float().item() * len(chunk)
-            logits, labels = out.logits.float().cpu(), batch["labels"].cpu()
-            if logits.dim() == 3:  # token classification: keep the labelled tokens of each sequence
-                for row_logits, row_labels in zip(logits, labels):
-                    keep = row_labels != -100
-                    predictions.append(row_logits[keep].argmax(-1).tolist())
-                    references.append(row_labels[keep].tolist())
-            elif logits.size(-1) == 1:
-                predictions += logits.squeeze(-1).tolist()
-                references += labels.tolist()
-            elif labels.dim() == 2:  # multi-label: label i is on when its logit is positive (p > 0.5)
-                predictions += (logits > 0).long().tolist()
-                references += labels.round().long().tolist()
-            else:
-                predictions += logits.argmax(-1).tolist()
-                references += labels.tolist()
+            if out.loss is not None:
+                loss_sum += out.loss.float().item() * len(chunk)
+                loss_count += len(chunk)
+            for name in task.outputs:
+                value = getattr(out, name, None)
+                if value is None:
+                    raise ValueError(f"task {task.name!r} needs the model output {name!r}, which {type(model).__name__} "
+                                     f"does not give; is it the right model for this task ({task.model_class.__name__})?")
+                value = value.float().cpu()  # (B, ...)
+                for i, feature in enumerate(chunk):
+                    outputs[name].append(value[i, : len(feature["input_ids"])] if name in task.token_outputs else value[i])
     model.train(was_training)
-    scores = {"loss": loss_sum / len(features)}
-    id2label = model.config.id2label
-    if logits.dim() == 3:
-        flat_p = [p for row in predictions for p in row]
-        flat_r = [r for row in references for r in row]
-        scores["accuracy"] = metrics.accuracy(flat_p, flat_r)
-        scores["entity_f1"] = metrics.entity_f1([[id2label[i] for i in row] for row in predictions],
-                                                [[id2label[i] for i in row] for row in references])
-    elif logits.size(-1) == 1:
-        scores["mse"] = sum((p - r) ** 2 for p, r in zip(predictions, references)) / len(references)
-    elif isinstance(references[0], list):  # multi-label: every label right (exact match)
-        scores["accuracy"] = metrics.accuracy([tuple(p) for p in predictions], [tuple(r) for r in references])
-    else:
-        scores["accuracy"] = metrics.accuracy(predictions, references)
-        scores["macro_f1"] = metrics.macro_f1(predictions, references, labels=list(id2label))
+    scores = {"loss": loss_sum / loss_count} if loss_count else {}
+    for name, value in task.compute_metrics(outputs, features, model.config).items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise TypeError(f"task {task.name!r}: compute_metrics must return numbers, but {name!r} is a "
+                            f"{type(value).__name__}; flatten it (e.g. per-type scores as '<type>_f1')")
+        scores[name] = float(value)
     return scores
 
 
@@ -423,17 +427,13 @@ def evaluate(
 
 def save_checkpoint(model, model_state: dict[str, torch.Tensor], optimizer, scheduler, scaler, directory: Path,
                     result: TrainingResult, position: dict, ctx: DistributedContext) -> None:
-    """Write the whole checkpoint into a new directory, then swap it in for the old one: a
-    crash leaves the previous checkpoint or the new one, never new weights with old state.
-    `model_state`: distributed.full_state_dict(model). Every process takes part (its random
-    generators are saved too); rank 0 writes."""
+    """Write the whole checkpoint (minibert.checkpoints.save: a crash leaves the previous one or
+    this one, never new weights with old state; trainer_state.json, written last, marks it
+    complete). `model_state`: distributed.full_state_dict(model). Every process takes part
+    (its random generators are saved too); rank 0 writes."""
     optimizer_state = distributed.full_optimizer_state_dict(model, optimizer)
-    rng_states = distributed.gather_objects(rng_state(), ctx)
+    rng_states = distributed.gather_objects(checkpoints.rng_state(ctx.device), ctx)
     if ctx.is_main:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = directory.with_name(directory.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
-        distributed.unwrap_model(model).save_pretrained(staging, state_dict=model_state)
         state = {
             "optimizer": optimizer_state,
             "scheduler": scheduler.state_dict(),
@@ -442,24 +442,22 @@ def save_checkpoint(model, model_state: dict[str, torch.Tensor], optimizer, sche
             "position": position,
             "result": dataclasses.asdict(result),
         }
-        weights.atomic_write_bytes(staging / STATE_FILE, lambda tmp: torch.save(state, tmp))
         summary = {**position, "world_size": ctx.world_size, **dataclasses.asdict(result)}
-        weights.atomic_write_text(staging / STATE_JSON, json.dumps(summary, indent=2) + "\n")
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            os.rename(directory, old)
-        os.rename(staging, directory)
-        shutil.rmtree(old, ignore_errors=True)
+
+        def write(staging: Path) -> None:
+            distributed.unwrap_model(model).save_pretrained(staging, state_dict=model_state)
+            weights.atomic_write_bytes(staging / STATE_FILE, lambda tmp: torch.save(state, tmp))
+            weights.atomic_write_text(staging / STATE_JSON, json.dumps(summary, indent=2) + "\n")
+
+        checkpoints.save(directory, write, complete=STATE_JSON)
     distributed.barrier(ctx)
 
 
 def find_checkpoint(out_dir: Path | None) -> Path:
-    """`last-checkpoint/`, or `last-checkpoint.old/` when a crash fell between the two renames."""
-    if out_dir is not None:
-        for name in (LAST_CHECKPOINT, LAST_CHECKPOINT + ".old"):
-            if (out_dir / name / STATE_FILE).is_file():
-                return out_dir / name
+    """`out_dir/last-checkpoint/` when it is complete (checkpoints.prepare has already put the
+    newest complete copy there, whatever step of a save a crash interrupted)."""
+    if out_dir is not None and checkpoints.is_complete(out_dir / LAST_CHECKPOINT, STATE_JSON):
+        return out_dir / LAST_CHECKPOINT
     raise FileNotFoundError(f"resume=True but there is no checkpoint to resume from in {out_dir}")
 
 
@@ -489,64 +487,15 @@ def load_checkpoint(directory: Path, model, optimizer, scheduler, scaler, result
     distributed.load_full_optimizer_state_dict(model, optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
-    set_rng_state(state["rng"][ctx.rank], ctx.device)
+    checkpoints.set_rng_state(state["rng"][ctx.rank], ctx.device)
     for key, value in state["result"].items():
         setattr(result, key, value)
     return state["position"]
 
 
-def rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    return {
-        "python": [version, torch.tensor(internal, dtype=torch.int64), gauss_next],
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal.tolist()), gauss_next))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 # ---------------------------------------------------------------------------------------
-# Progress: tqdm when installed, a line per epoch otherwise
+# Log lines
 # ---------------------------------------------------------------------------------------
-
-
-class Progress:
-    def __init__(self, total: int, description: str, enabled: bool, start: int = 0):
-        self.enabled, self.description, self.start_time, self.examples = enabled, description, time.perf_counter(), 0
-        self.bar = None
-        self.postfix = ""
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=total, initial=start, desc=description, unit="batch", leave=True, file=sys.stderr)
-            except ImportError:
-                pass
-
-    def update(self, n_batches: int, n_examples: int, loss: float, lr: float) -> None:
-        self.examples += n_examples
-        rate = self.examples / max(time.perf_counter() - self.start_time, 1e-9)
-        self.postfix = f"loss {loss:.4f}  lr {lr:.2e}  {rate:.1f} examples/s"
-        if self.bar is not None:
-            self.bar.set_postfix_str(self.postfix, refresh=False)
-            self.bar.update(n_batches)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        elif self.enabled:
-            _log(True, f"{self.description}: {self.postfix}")
 
 
 def _log(enabled: bool, message: str) -> None:

@@ -143,7 +143,8 @@ def test_train_then_predict_round_trip_on_a_tiny_model(capsys, tmp_path):
     (tmp_path / "train.jsonl").write_text("".join(json.dumps({"review": t, "y": y}) + "\n" for t, y in rows))
     out = tmp_path / "out"
     code = main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.jsonl"), "--eval", str(tmp_path / "train.jsonl"),
-                 "--text-column", "review", "--label-column", "y", "--out", str(out), "--epochs", "2", "--batch-size", "2"])
+                 "--text-column", "review", "--label-column", "y", "--out", str(out), "--epochs", "2", "--batch-size", "2",
+                 "--keep-checkpoint"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "best dev accuracy" in captured.out
@@ -161,3 +162,39 @@ def test_train_then_predict_round_trip_on_a_tiny_model(capsys, tmp_path):
     assert main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.jsonl"), "--text-column", "review",
                  "--label-column", "y", "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_train_deletes_its_resume_checkpoint_when_done_and_says_so(capsys, tmp_path):
+    words = "good bad the film".split()
+    model_dir = tmp_path / "tiny"
+    model_dir.mkdir()
+    (model_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    torch.manual_seed(0)
+    BertModel(BertConfig(**{**TINY, "vocab_size": 5 + len(words)})).save_pretrained(model_dir)
+    (tmp_path / "train.csv").write_text("text,label\nthe film good,pos\nthe film bad,neg\n")
+    out = tmp_path / "out"
+    code = main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.csv"), "--out", str(out), "--epochs", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "the resume checkpoint was deleted" in captured.out and "--keep-checkpoint keeps it" in captured.out
+    assert (out / "model.safetensors").is_file() and not (out / "last-checkpoint").exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_train_refuses_an_option_of_another_task(capsys, files, tmp_path, monkeypatch):
+    """Each task adds its own options to the one train parser; giving one of another task's is
+    a mistake said in one line (a second task is registered here for the test)."""
+    from minibert import tasks
+
+    class Tagging(tasks.TextClassification):
+        name = "test-tagging"
+
+        @classmethod
+        def add_arguments(cls, parser):
+            parser.add_argument("--tags-column", default="tags", help="column with the tags")
+
+    monkeypatch.setitem(tasks.TASKS, Tagging.name, Tagging)
+    code, err = run_cli(capsys, *train_args(files, tmp_path / "out", **{"--tags-column": "ner"}))
+    assert code == 2
+    assert err == "minibert train: error: --tags-column is an option of --task test-tagging, not of --task text-classification\n"
+    assert not (tmp_path / "out").exists()

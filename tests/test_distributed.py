@@ -201,7 +201,8 @@ def test_torchrun_minibert_train_matches_one_process(tmp_path):
 
     def command(out: Path, batch_size: int) -> list[str]:
         return ["-m", "minibert", "train", "--model", str(model_dir), "--train", str(data), "--eval", str(data),
-                "--out", str(out), "--epochs", "2", "--batch-size", str(batch_size), "--lr", "1e-3", "--device", "cpu"]
+                "--out", str(out), "--epochs", "2", "--batch-size", str(batch_size), "--lr", "1e-3", "--device", "cpu",
+                "--keep-checkpoint"]
 
     two = torchrun(*command(tmp_path / "two", 1))
     assert two.returncode == 0, two.stderr[-3000:]

@@ -4,6 +4,7 @@ exact resume, gradient checkpointing and mixed precision (one process; two: test
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 
@@ -201,3 +202,18 @@ def test_sequences_longer_than_the_model_s_positions_are_refused(tmp_path, count
 def test_bad_arguments_are_rejected(bad, match):
     with pytest.raises(ValueError, match=match):
         PretrainingArguments(output_dir="x", **bad)
+
+
+def test_a_checkpoint_whose_save_was_killed_before_its_rename_is_resumed_and_leftovers_go(tmp_path, counting_corpus, capsys):
+    """Killed after checkpoint-4 was written in full but before its rename, with an orphan
+    temporary file beside it: the next start renames it into place and resumes from step 4."""
+    run(tmp_path, counting_corpus, max_steps=4)
+    out = tmp_path / "run"
+    os.replace(out / "checkpoint-4", out / ".checkpoint-4.new")
+    (out / ".model.safetensors.q8w7e6.tmp").write_bytes(b"\0" * 64)
+    assert find_last_checkpoint(out).name == "checkpoint-2"  # before the start that recovers it
+    capsys.readouterr()
+    _, state = run(tmp_path, counting_corpus, model=new_model(), max_steps=4)
+    assert "checkpoint-4 (step 4)" in capsys.readouterr().out
+    assert state.step == 4 and find_last_checkpoint(out).name == "checkpoint-4"
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []

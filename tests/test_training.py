@@ -111,7 +111,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, interrupt_at, sa
 def test_checkpoint_state_loads_with_weights_only_and_the_best_model_is_saved(tmp_path):
     data = toy_features(12)
     model = tiny_model()
-    train(model, data, TrainingArguments(output_dir=tmp_path, num_epochs=1, batch_size=4, progress=False), eval_features=data)
+    train(model, data, TrainingArguments(output_dir=tmp_path, num_epochs=1, batch_size=4, keep_checkpoint=True, progress=False),
+          eval_features=data)
     state = torch.load(tmp_path / LAST_CHECKPOINT / STATE_FILE, weights_only=True)
     assert set(state) == {"optimizer", "scheduler", "scaler", "rng", "position", "result"}
     assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "config.json").is_file()
@@ -126,7 +127,7 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_resume_with_another_number_of_processes_is_a_clear_error(tmp_path):
-    train(tiny_model(), toy_features(4), TrainingArguments(output_dir=tmp_path, num_epochs=1, progress=False))
+    train(tiny_model(), toy_features(4), TrainingArguments(output_dir=tmp_path, num_epochs=1, keep_checkpoint=True, progress=False))
     state_file = tmp_path / LAST_CHECKPOINT / STATE_FILE
     state = torch.load(state_file, weights_only=True)
     assert len(state["rng"]) == 1  # one random state per process
@@ -217,3 +218,64 @@ def test_best_epoch_is_the_best_metric_and_ties_go_to_the_lower_loss():
     assert is_better("accuracy", {"accuracy": 0.9, "loss": 0.2}, best)
     assert not is_better("accuracy", {"accuracy": 0.9, "loss": 0.4}, best)
     assert is_better("mse", {"mse": 0.1, "loss": 0.1}, TrainingResult(best_metric=0.2, best_loss=0.2))  # lower is better
+
+
+def test_a_crash_between_the_renames_of_a_save_resumes_exactly_and_saves_back_to_last_checkpoint(tmp_path, monkeypatch):
+    """Killed after the old checkpoint was moved aside and before the new one took its name
+    (the end of epoch 2 of 3): the resume starts from the new one, ends with the weights of an
+    uninterrupted run, and the run's checkpoints are under last-checkpoint/ again."""
+    import os
+
+    from minibert import checkpoints
+
+    data, dev = toy_features(12), toy_features(4, seed=1)
+    args = dict(num_epochs=3, batch_size=4, learning_rate=1e-3, keep_checkpoint=True, progress=False)
+    straight = tiny_model()
+    train(straight, data, TrainingArguments(output_dir=tmp_path / "a", **args), eval_features=dev)
+
+    class KilledBetweenRenames(BaseException):
+        pass
+
+    saves = []
+
+    class OsDyingAtTheSecondRenameOfTheSecondSave:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def replace(self, source, target):
+            if str(source).endswith(".last-checkpoint.new"):
+                saves.append(source)
+                if len(saves) == 2:
+                    raise KilledBetweenRenames
+            return os.replace(source, target)
+
+    monkeypatch.setattr(checkpoints, "os", OsDyingAtTheSecondRenameOfTheSecondSave())
+    with pytest.raises(KilledBetweenRenames):
+        train(tiny_model(), data, TrainingArguments(output_dir=tmp_path / "b", **args), eval_features=dev)
+    monkeypatch.undo()
+    assert not (tmp_path / "b" / LAST_CHECKPOINT).exists()  # only the hidden copies are left
+
+    resumed = tiny_model(seed=99)
+    train(resumed, data, TrainingArguments(output_dir=tmp_path / "b", **args), eval_features=dev, resume=True)
+    assert_same_weights(weights_of(resumed), weights_of(straight))
+    saved = json.loads((tmp_path / "b" / LAST_CHECKPOINT / "trainer_state.json").read_text())
+    assert saved["epoch"] == 3
+    assert sorted(p.name for p in (tmp_path / "b").iterdir() if p.name.startswith(".")) == []
+
+
+def test_temporary_files_of_an_interrupted_run_are_removed_at_the_next_start(tmp_path):
+    tmp_path.joinpath(".model.safetensors.x1y2z3.tmp").write_bytes(b"\0" * 64)  # as a killed atomic write leaves it
+    (tmp_path / LAST_CHECKPOINT).mkdir()
+    (tmp_path / LAST_CHECKPOINT / ".trainer_state.pt.abcdef.tmp").write_bytes(b"\0" * 64)
+    (tmp_path / ".last-checkpoint.new").mkdir()  # a checkpoint that was still being written
+    train(tiny_model(), toy_features(4), TrainingArguments(output_dir=tmp_path, num_epochs=1, progress=False))
+    assert sorted(p.name for p in tmp_path.rglob(".*")) == []
+
+
+def test_the_resume_checkpoint_is_deleted_when_the_run_completes_unless_kept(tmp_path):
+    data = toy_features(8)
+    train(tiny_model(), data, TrainingArguments(output_dir=tmp_path / "a", num_epochs=1, progress=False), eval_features=data)
+    assert (tmp_path / "a" / "model.safetensors").is_file() and not (tmp_path / "a" / LAST_CHECKPOINT).exists()
+    train(tiny_model(), data, TrainingArguments(output_dir=tmp_path / "b", num_epochs=1, keep_checkpoint=True, progress=False),
+          eval_features=data)
+    assert (tmp_path / "b" / LAST_CHECKPOINT / STATE_FILE).is_file()

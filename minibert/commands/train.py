@@ -1,11 +1,18 @@
-"""`minibert train`: fine-tune a pretrained BERT as a text classifier on a CSV or JSON Lines file.
+"""`minibert train`: fine-tune a pretrained BERT for a task (default: a text classifier on a
+CSV or JSON Lines file).
 
     minibert train --model DIR_OR_HUB_ID --train train.csv --eval dev.csv \
         --text-column text --label-column label --out my-classifier
 
-The best model (by dev accuracy; the last one without --eval) and its tokenizer go to --out,
+`--task NAME` picks the task (minibert.tasks: `text-classification` by default); each task
+adds its own options (its `add_arguments`, shown under "<task> options" in --help) and reads
+them back in its `from_args`. Options of all tasks share one parser, so a task names its
+options so that they do not clash with another's.
+
+The best model (by the task's dev metric; the last one without --eval) and its tokenizer go to --out,
 ready for `minibert predict --model my-classifier`; `--out/last-checkpoint/` lets an
-interrupted run continue with --resume.
+interrupted run continue with --resume, and is deleted when the run completes (unless
+--keep-checkpoint).
 
     torchrun --nproc-per-node 4 -m minibert train ...    # 4 processes, --batch-size examples each
 
@@ -24,23 +31,55 @@ from typing import Callable
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("train", help="fine-tune a text classifier on a CSV or JSON Lines file")
+    from minibert.tasks import DEFAULT_TASK, TASKS
+
+    p = subparsers.add_parser("train", help="fine-tune a model for a task (default: a text classifier on a CSV or JSON Lines file)")
+    p.add_argument("--task", default=DEFAULT_TASK, choices=sorted(TASKS),
+                   help=f"what to fine-tune for (default: {DEFAULT_TASK})")
     p.add_argument("--model", help="pretrained model directory or Hub id (default: the bundled all-MiniLM-L6-v2)")
-    p.add_argument("--train", required=True, type=Path, help="training data (.csv, .tsv or .jsonl)")
-    p.add_argument("--eval", type=Path, help="evaluation data, same columns; picks the best epoch")
+    p.add_argument("--train", required=True, type=Path, help="training data (text classification: .csv, .tsv or .jsonl)")
+    p.add_argument("--eval", type=Path, help="evaluation data, same format; picks the best epoch")
     p.add_argument("--out", required=True, type=Path, help="output directory for the fine-tuned model")
-    add_data_arguments(p)
+    task_options = {}
+    for name, task in sorted(TASKS.items()):
+        group = _RecordingGroup(p.add_argument_group(f"{name} options"))
+        task.add_arguments(group)
+        task_options[name] = group.options
     add_training_arguments(p)
     add_distributed_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="write into --out even if it is not empty")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from --out/last-checkpoint")
-    p.set_defaults(run=run)
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="keep --out/last-checkpoint (optimizer state and a second copy of the weights) after the run "
+                   "completes; by default it is deleted then, since there is nothing left to resume")
+    p.set_defaults(run=run, task_options=task_options)
 
 
-def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--text-column", default="text", help="column with the text (default: text)")
-    p.add_argument("--text-pair-column", help="column with the second text of a pair (optional)")
-    p.add_argument("--label-column", default="label", help="column with the label (default: label)")
+class _RecordingGroup:
+    """An argument group that notes each option a task adds (its flag, dest and default), so
+    that an option of another task than the chosen one can be refused instead of ignored."""
+
+    def __init__(self, group):
+        self.group, self.options = group, []
+
+    def add_argument(self, *args, **kwargs):
+        action = self.group.add_argument(*args, **kwargs)
+        self.options.append((action.option_strings[0] if action.option_strings else action.dest, action.dest, action.default))
+        return action
+
+    def __getattr__(self, name):
+        return getattr(self.group, name)
+
+
+def check_task_options(args: argparse.Namespace) -> None:
+    """Options that belong to another task than --task are a mistake, not something to ignore."""
+    from minibert.cli import CommandError
+
+    own = {dest for _, dest, _ in args.task_options.get(args.task, [])}
+    for task, options in sorted(args.task_options.items()):
+        for flag, dest, default in options:
+            if task != args.task and dest not in own and getattr(args, dest, default) != default:
+                raise CommandError(f"{flag} is an option of --task {task}, not of --task {args.task}")
 
 
 def add_training_arguments(
@@ -51,7 +90,7 @@ def add_training_arguments(
                    help=f"examples per batch (per process under torchrun; default: {batch_size})")
     p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr:g})")
     p.add_argument("--max-length", type=int, default=max_length,
-                   help=f"truncate texts to this many tokens (default: {max_length or '128, or the model maximum if smaller'})")
+                   help=f"truncate texts to this many tokens (default: {max_length or 'the task default, 128 for text classification, or the model maximum if smaller'})")
     p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no", help="autocast dtype (fp16: CUDA only)")
     p.add_argument("--gradient-accumulation", type=int, default=1, help="batches per optimizer step (default: 1)")
@@ -114,24 +153,20 @@ def check_out_dir(out: Path, overwrite: bool, resume: bool) -> None:
         raise CommandError(f"--out {out} exists and is not empty; choose another directory, or pass --overwrite (or --resume)")
 
 
-def load_classifier(model_path: str, label_names: list[str], seed: int, announce: bool = True):
-    """Tokenizer and BertForSequenceClassification with these labels; a new classifier layer
-    is drawn from `seed` (reproducible, and the same on every process) and announced in one
-    line instead of a Python warning."""
+def load_model(task, model_path: str, label_names: list[str], seed: int, announce: bool = True):
+    """Tokenizer and the task's head (`task.model_class`) configured for these labels; a new
+    head layer is drawn from `seed` (reproducible, and the same on every process) and announced
+    in one line instead of a Python warning."""
     import torch
 
-    from minibert import BertForSequenceClassification
     from minibert.cli import CommandError
     from minibert.hub import ModelNotFoundError
 
-    id2label = dict(enumerate(label_names))
     torch.manual_seed(seed)
     try:
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
-            model = BertForSequenceClassification.from_pretrained(
-                model_path, id2label=id2label, label2id={v: k for k, v in id2label.items()}, ignore_mismatched_sizes=True
-            )
+            model = task.model_class.from_pretrained(model_path, **task.model_kwargs(label_names), ignore_mismatched_sizes=True)
         from minibert import BertTokenizer  # after the model: its errors come first
 
         tokenizer = BertTokenizer.from_pretrained(model_path)
@@ -139,8 +174,16 @@ def load_classifier(model_path: str, label_names: list[str], seed: int, announce
         raise CommandError(str(exc)) from None
     new = model.loading_info.initialized_keys
     if new and announce:
-        print(f"note: new classifier layer for {len(label_names)} labels ({', '.join(new)}); it is trained now", file=sys.stderr)
+        labels = f" for {len(label_names)} labels" if label_names else ""
+        print(f"note: new {task.name} layer{labels} ({', '.join(new)}); it is trained now", file=sys.stderr)
     return tokenizer, model
+
+
+def load_classifier(model_path: str, label_names: list[str], seed: int, announce: bool = True):
+    """Tokenizer and BertForSequenceClassification with these labels (see load_model)."""
+    from minibert.tasks import TextClassification
+
+    return load_model(TextClassification(), model_path, label_names, seed, announce)
 
 
 def training_arguments(args: argparse.Namespace, out: Path | None, strategy: str = "ddp"):
@@ -152,6 +195,7 @@ def training_arguments(args: argparse.Namespace, out: Path | None, strategy: str
             output_dir=out, num_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
             mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.gradient_accumulation,
             device=args.device or default_device(), strategy=strategy,
+            keep_checkpoint=getattr(args, "keep_checkpoint", False),
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
@@ -163,12 +207,12 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def check_max_length(max_length: int | None, model) -> int:
+def check_max_length(max_length: int | None, model, default: int = 128) -> int:
     from minibert.cli import CommandError
 
     limit = model.config.max_position_embeddings
     if max_length is None:
-        return min(128, limit)
+        return min(default, limit)
     if not 2 <= max_length <= limit:
         raise CommandError(f"--max-length must be between 2 and {limit} (the model's maximum), got {max_length}")
     return max_length
@@ -181,39 +225,47 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, ctx) -> int:
     from minibert import data
     from minibert.cli import CommandError
+    from minibert.tasks import get_task
     from minibert.training import train
 
+    check_task_options(args)
+    task = get_task(args.task).from_args(args)
     model_path = resolve_model(args.model)
     try:
-        train_examples = data.read_examples(args.train, args.text_column, args.label_column, args.text_pair_column)
-        eval_examples = (
-            data.read_examples(args.eval, args.text_column, args.label_column, args.text_pair_column) if args.eval else []
-        )
-        names = data.label_names(train_examples, eval_examples)
+        train_examples = task.read_examples(args.train)
+        eval_examples = task.read_examples(args.eval) if args.eval else []
+        names = task.label_names(train_examples, eval_examples)
     except data.DataError as exc:
         raise CommandError(str(exc)) from None
     check_out_dir(args.out, args.overwrite, args.resume)
     training_args = training_arguments(args, args.out, args.strategy)
-    tokenizer, model = load_classifier(model_path, names, args.seed, announce=ctx.is_main)
-    max_length = check_max_length(args.max_length, model)
-    label2id = model.config.label2id
-    train_features = data.encode(train_examples, tokenizer, label2id, max_length)
-    eval_features = data.encode(eval_examples, tokenizer, label2id, max_length) if eval_examples else None
+    tokenizer, model = load_model(task, model_path, names, args.seed, announce=ctx.is_main)
+    max_length = check_max_length(args.max_length, model, task.default_max_length)
+    label2id = model.config.label2id if names else None
+    try:
+        train_features = task.features(train_examples, tokenizer, max_length, label2id)
+        eval_features = task.features(eval_examples, tokenizer, max_length, label2id) if eval_examples else None
+    except data.DataError as exc:
+        raise CommandError(str(exc)) from None
 
     if ctx.is_main:
-        print(f"fine-tuning {model_path} on {len(train_examples)} examples ({len(names)} labels: {', '.join(names)})"
+        labels = f" ({len(names)} labels: {', '.join(names)})" if names else ""
+        print(f"fine-tuning {model_path} for {task.name} on {len(train_examples)} examples{labels}"
               + (f", evaluating on {len(eval_examples)}" if eval_examples else "")
               + (f"; {ctx.world_size} processes ({args.strategy}) on {ctx.device.type}" if ctx.is_distributed else ""),
               file=sys.stderr)
     try:
-        result = train(model, train_features, training_args, eval_features, resume=args.resume,
+        result = train(model, train_features, training_args, eval_features, task=task, resume=args.resume,
                        save_model=tokenizer.save_pretrained, ctx=ctx)
     except FileNotFoundError as exc:
         raise CommandError(str(exc)) from None
     if not ctx.is_main:
         return 0
+    kept = (f"; resume checkpoint kept in {args.out / 'last-checkpoint'}" if args.keep_checkpoint else
+            "; the resume checkpoint was deleted (the run is complete; --keep-checkpoint keeps it)")
     if eval_features:
-        print(f"best dev accuracy {result.best_metric:.4f} (epoch {result.best_epoch}); model saved to {args.out}")
+        print(f"best dev {training_args.metric or task.metric} {result.best_metric:.4f} (epoch {result.best_epoch}); "
+              f"model saved to {args.out}{kept}")
     else:
-        print(f"model saved to {args.out}")
+        print(f"model saved to {args.out}{kept}")
     return 0
