@@ -287,7 +287,17 @@ class BertModel(PreTrainedBert):
         self.embeddings = BertEmbeddings(config)
         self.encoder = Encoder(config)
         self.pooler = Pooler(config) if add_pooling_layer else None
+        self.values_checked_off_cpu = False  # see _check_values
         self.init_weights()
+
+    def _check_values(self, input_ids: torch.Tensor) -> bool:
+        """Whether to read the ids' values (in the vocabulary?): always on the CPU, where it
+        costs microseconds; elsewhere, where each read is a host-device synchronisation, on
+        the model's first call only (minibert.validation)."""
+        if not isinstance(input_ids, torch.Tensor) or input_ids.device.type == "cpu":
+            return True  # (not a tensor: check_inputs says so)
+        first, self.values_checked_off_cpu = not self.values_checked_off_cpu, True
+        return first
 
     def forward(
         self,
@@ -302,10 +312,11 @@ class BertModel(PreTrainedBert):
         keep_padding: bool = False,
     ) -> BertModelOutput | tuple:
         if cu_seqlens is not None:
-            check_packed_inputs(self.config, input_ids, cu_seqlens, attention_mask, token_type_ids, position_ids, output_attentions)
+            check_packed_inputs(self.config, input_ids, cu_seqlens, attention_mask, token_type_ids, position_ids, output_attentions,
+                                self._check_values(input_ids))
             out = self.forward_packed(input_ids, Packing.from_cu_seqlens(cu_seqlens), token_type_ids, position_ids, output_hidden_states)
             return out if return_dict else out.to_tuple()
-        check_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids)
+        check_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids, self._check_values(input_ids))
         padding = padding_of(attention_mask)
         unpad = self.config.attn_implementation == "unpadded" and not (output_attentions or keep_padding)
         if unpad and padding == "right":
