@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                      "forward_times_s": timed[name]["times_s"]})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=common.ROOT, capture_output=True, text=True).stdout.strip()
     meta = {"machine": common.machine_info(args.device), "rounds": args.rounds, "calls": calls, "commit": commit,
+            "load_average": common.load_average(),
             "tag": args.tag, "quick": args.quick, "weights": "random, of the named shapes", "padding": 0}
     name = f"input_checks_{args.device}" + (f"_{args.tag}" if args.tag else "") + ("_quick" if args.quick else "")
     common.write_results(args.out, name, meta, rows, COLUMNS,

@@ -65,6 +65,28 @@ def targets(results: Path) -> list[dict]:
     add("loading: peak resident memory / weights' size", r and r["peak_over_weights"], 1.3, False, "x")
     add("loading: same, after reading every weight once", r and r.get("peak_with_weights_read_over_weights"), 1.3, False, "x")
     add("loading: minibert load time / transformers'", r and r["load_s_ratio_vs_transformers"], 1.0, False, "")
+    end_to_end = load(results, "end_to_end_cpu")
+    rows = end_to_end["rows"] if end_to_end else []
+    for config, variant, goal, what in (("finetune", "minibert train", 1.5, "fine-tuning one epoch, minibert.training.train vs the loop in transformers"),
+                                        ("pipeline", "minibert pipeline", 2.0, "text-classification pipeline vs transformers.pipeline"),
+                                        ("tutorial train epoch", "minibert", 3.0, "the tutorial's training loop, padded to 128, import swapped"),
+                                        ("tutorial predict", "minibert", 3.0, "the tutorial's prediction loop, padded to 128, import swapped")):
+        models = sorted({row["model"] for row in rows if row["config"] == config}) or ["MiniLM", "bert-base"]
+        for model in models:
+            r = find(rows, config=config, variant=variant, model=model)
+            add(f"issue 18: {what} ({model}{', ' + str(r['texts']) + ' texts' if r else ''})",
+                r and r["speedup_vs_transformers"], goal, True, "x")
+    quantize = load(results, "quantize_cpu")
+    rows = quantize["rows"] if quantize else []
+    for model in ("bert-base (random weights)", "all-MiniLM-L6-v2"):
+        r = find(rows, measure="forward median_s, 0% padding", model=model)
+        add(f"issue 18: int8 speed-up over float32, 0% padding, {model}{', ' + r['shape'] if r else ''}",
+            r and r["speedup_or_change"], 1.5, True, "x")
+    r = find(rows, measure="demo dev accuracy")
+    add("issue 18: int8 demo dev accuracy change (points)", r and r["speedup_or_change"], -1.0, True, "")
+    r = find(rows, measure="embedding cosine to float32, minimum")
+    add(f"issue 18: int8 embedding cosine to float32, minimum over {r['shape'] if r else 'real sentences'}",
+        r and r["speedup_or_change"], 0.99, True, "")
     return out
 
 
@@ -87,7 +109,8 @@ def section(results: Path) -> str:
             parts.append(f"torch.compile(minibert) on issue 2's shape: speed-up {plain['median_ms'] / compiled['median_ms']:.2f}x over "
                          f"the uncompiled sdpa model (compiled {compiled['median_ms']:.0f} ms, uncompiled {plain['median_ms']:.0f} ms, medians; `--only issue2 --compile`).\n")
     for name, plot_suffixes in (("model_cpu", ["_padding"]), ("attention_cpu", ["_pad0", "_pad50", "_pad75"]),
-                                ("loading", []), ("end_to_end_cpu", [])):
+                                ("loading", []), ("end_to_end_cpu", [""]), ("quantize_cpu", []),
+                                ("input_checks_cpu_before", []), ("input_checks_cpu", [])):
         md = results / f"{name}.md"
         if not md.is_file():
             continue

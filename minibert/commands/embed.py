@@ -27,9 +27,13 @@ def default_model_dir() -> Path | None:
 
 
 def add_parser(subparsers) -> None:
+    from minibert.quantization import QUANTIZE_CHOICES
+
     p = subparsers.add_parser("embed", help="print sentence embeddings and their cosine similarities")
     p.add_argument("sentences", nargs="*", help="sentences to embed (default: four examples)")
     p.add_argument("--model", help="model directory or Hub id (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES,
+                   help="int8: quantize the linear layers for faster CPU inference (minibert.quantization)")
     p.set_defaults(run=run)
 
 
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         from minibert import BertModel, BertTokenizer
 
         tokenizer = BertTokenizer.from_pretrained(model_path)
-        model = BertModel.from_pretrained(model_path)
+        model = BertModel.from_pretrained(model_path, quantize=args.quantize)
     except (ModelNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from None
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
+    from minibert.quantization import QUANTIZE_CHOICES
+
     p = subparsers.add_parser("predict", help="classify texts with a fine-tuned model")
     p.add_argument("--model", required=True, help="directory written by `minibert train` (or any fine-tuned classifier)")
     p.add_argument("--input", default="-", help="text file (one text per line; blank lines skipped), .csv/.jsonl, or - for stdin")
@@ -26,6 +28,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="texts per batch (default: 32)")
     p.add_argument("--max-length", type=int, help="truncate texts to this many tokens (default: the model's maximum)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES,
+                   help="int8: quantize the linear layers for faster CPU inference (implies --device cpu; minibert.quantization)")
     p.set_defaults(run=run)
 
 
@@ -56,7 +60,7 @@ def read_texts(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
     return texts, None
 
 
-def load_trained_classifier(model_path: str, device: str | None):
+def load_trained_classifier(model_path: str, device: str | None, quantize: str | None = None):
     from minibert import BertForSequenceClassification
     from minibert.cli import CommandError
     from minibert.commands.train import default_device
@@ -65,7 +69,8 @@ def load_trained_classifier(model_path: str, device: str | None):
     try:
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
-            model = BertForSequenceClassification.from_pretrained(model_path, device=device or default_device())
+            model = BertForSequenceClassification.from_pretrained(
+                model_path, device=device or ("cpu" if quantize else default_device()), quantize=quantize)
         from minibert import BertTokenizer  # after the model: its errors come first
 
         tokenizer = BertTokenizer.from_pretrained(model_path)
@@ -85,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise CommandError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.quantize and args.device not in (None, "cpu"):
+        raise CommandError(f"--quantize {args.quantize} runs on the CPU only; drop --device {args.device} or --quantize")
     texts, pairs = read_texts(args)
-    tokenizer, model = load_trained_classifier(args.model, args.device)
+    tokenizer, model = load_trained_classifier(args.model, args.device, args.quantize)
     if args.max_length is not None and not 2 <= args.max_length <= model.config.max_position_embeddings:
         raise CommandError(f"--max-length must be between 2 and {model.config.max_position_embeddings}, got {args.max_length}")
     predictions = predict(model, tokenizer, texts, pairs, batch_size=args.batch_size, max_length=args.max_length)
