@@ -124,6 +124,18 @@ def padding_share(lengths: list[list[int]]) -> tuple[int, float]:
     return real, 1 - real / total
 
 
+def under_autocast(args, fn):
+    """fn, run under bf16 autocast when --bf16 is given (both libraries alike)."""
+    if not args.bf16:
+        return fn
+
+    def run():
+        with torch.autocast(args.device, dtype=torch.bfloat16):
+            return fn()
+
+    return run
+
+
 def row(config, model, texts, real, padding, name, result, reference_s, **extra):
     return {"config": config, "model": model, "texts": texts, "real_tokens": real, "padding": padding, "variant": name,
             "median_s": result["median_s"], "times_s": result["times_s"],
@@ -172,7 +184,8 @@ def bench_classify(args) -> list[dict]:
     lengths = [[len(ids) for ids in hf_tokenizer(texts[i : i + args.batch_size], truncation=True, max_length=args.max_length)["input_ids"]]
                for i in range(0, n, args.batch_size)]
     real, padding = padding_share(lengths)
-    results = common.compare(variants, args.device, args.rounds, warmup=0, label=f"classify {n} texts")
+    results = common.compare({k: under_autocast(args, fn) for k, fn in variants.items()}, args.device, args.rounds, warmup=0,
+                             label=f"classify {n} texts")
     ref = results["transformers sdpa"]["median_s"]
     return [row("classify", "all-MiniLM-L6-v2", n, real, padding, name, r, ref, label_agreement_with_transformers=agreement[name])
             for name, r in results.items()]
@@ -196,6 +209,7 @@ def bench_finetune(args, shape_name: str, directory: Path, n: int) -> list[dict]
     features = [{"input_ids": t, "token_type_ids": [0] * len(t), "labels": int(len(t) > median)} for t in ids]
     settings = dict(num_epochs=1, batch_size=args.batch_size, learning_rate=5e-5, weight_decay=0.01, warmup_ratio=0.1,
                     max_grad_norm=1.0, seed=42)
+    mixed_precision = "bf16" if args.bf16 else "no"  # train autocasts itself; the transformers loop under_autocast
     task = resolve_task("text-classification")
     order = epoch_order(len(features), settings["seed"], 0)
     batch_list = [task.collate(b, 0) for b in batches(features, args.batch_size, order)]
@@ -209,7 +223,8 @@ def bench_finetune(args, shape_name: str, directory: Path, n: int) -> list[dict]
 
     def minibert_epoch():
         ours.load_state_dict(ours_start)
-        result = train(ours, features, TrainingArguments(**settings, progress=False, device=args.device), task=task)
+        result = train(ours, features, TrainingArguments(**settings, progress=False, device=args.device,
+                                                         mixed_precision=mixed_precision), task=task)
         losses["minibert"].append(result.history[-1]["train_loss"])
 
     def transformers_epoch():
@@ -234,7 +249,7 @@ def bench_finetune(args, shape_name: str, directory: Path, n: int) -> list[dict]
             loss_sum += loss.item() * len(batch["labels"])
         losses["transformers"].append(loss_sum / len(features))
 
-    results = common.compare({"minibert train": minibert_epoch, "transformers loop": transformers_epoch}, args.device,
+    results = common.compare({"minibert train": minibert_epoch, "transformers loop": under_autocast(args, transformers_epoch)}, args.device,
                              args.rounds, warmup=0, label=f"finetune {shape_name} {n} texts")
     ref = results["transformers loop"]["median_s"]
     # Dropout draws differ between the libraries (and between padded and packed tensors), so
@@ -259,6 +274,7 @@ def bench_pipeline(args, directory: Path, n: int) -> list[dict]:
                                    device=torch.device(args.device), truncation=True, max_length=args.max_length)
     variants = {"minibert pipeline": lambda: ours(texts, truncation=True, max_length=args.max_length),
                 "transformers pipeline": lambda: theirs(texts)}
+    variants = {k: under_autocast(args, fn) for k, fn in variants.items()}
     answers = {name: fn() for name, fn in variants.items()}
     agreement = statistics.mean(a["label"] == b["label"] for a, b in zip(answers["minibert pipeline"], answers["transformers pipeline"]))
     tokenizer = minibert.BertTokenizer.from_pretrained(directory)
@@ -335,7 +351,8 @@ def bench_tutorial(args, shape_name: str, directory: Path, n: int) -> list[dict]
     real, padding = int((ids != 0).sum()), float((ids == 0).float().mean())
     rows = []
     for mode, pair in (("train epoch", (train_m, train_t)), ("predict", (predict_m, predict_t))):
-        results = common.compare({"minibert": pair[0], "transformers": pair[1]}, args.device, args.rounds, warmup=0,
+        results = common.compare({"minibert": under_autocast(args, pair[0]), "transformers": under_autocast(args, pair[1])},
+                                 args.device, args.rounds, warmup=0,
                                  label=f"tutorial {mode} {shape_name} {n} sentences")
         ref = results["transformers"]["median_s"]
         rows += [row(f"tutorial {mode}", shape_name, n, real, padding, name, r, ref, label_agreement_with_transformers=agreement)
@@ -365,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--with-eager", action="store_true", help="classify: also time transformers' eager attention")
     parser.add_argument("--max-length", type=int, default=128, help="truncation length (32 with --quick)")
+    parser.add_argument("--bf16", action="store_true", help="run every variant under bf16 autocast (fine-tuning: mixed_precision='bf16')")
     parser.add_argument("--tutorial-max-length", type=int, default=128, help="the tutorial's padded length (32 with --quick)")
     args = parser.parse_args(argv)
     common.setup(args, default_rounds=2)
@@ -395,9 +413,9 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = {"machine": common.machine_info(args.device), "rounds": args.rounds, "batch_size": args.batch_size,
             "max_length": args.max_length, "tutorial_max_length": args.tutorial_max_length, "corpus": CORPUS.name,
-            "load_average": common.load_average(), "quick": args.quick, "configs": args.only,
+            "load_average": common.load_average(), "quick": args.quick, "configs": args.only, "bf16_autocast": args.bf16,
             "shapes": {k: v for k, v in SHAPES.items() if k in args.models}}
-    name = f"end_to_end_{args.device}" + ("_quick" if args.quick else "")
+    name = f"end_to_end_{args.device}" + ("_bf16" if args.bf16 else "") + ("_quick" if args.quick else "")
     common.write_results(args.out, name, meta, rows, COLUMNS,
                          f"End to end, minibert against transformers ({args.device}, {args.threads} threads, medians of {args.rounds})")
     plot(args.out, name, rows)
