@@ -11,6 +11,11 @@ Row i of a map is the distribution softmax(q_i K^T / sqrt(d_k)) of token i over 
 `plot_attention` returns a matplotlib Figure (matplotlib is optional: `pip install matplotlib`).
 `attention_html` writes the same maps as a self-contained HTML page of coloured tables:
 no matplotlib, no scripts, no network, and the word pieces are real text in the page.
+
+Both grow with the square of the sequence length, so both are bounded: an image is at most
+MAX_IMAGE_PIXELS a side, a page at most MAX_HTML_CELLS coloured cells (about 30 bytes each).
+`max_tokens` says how many word pieces a view can show; more is a ValueError, not an
+8 GB image or a 100 MB page.
 """
 
 from __future__ import annotations
@@ -68,6 +73,44 @@ def check_selection(attentions: torch.Tensor, tokens: Sequence[str], layer: int 
         raise ValueError(f"head {head!r} does not exist: each layer has heads 0..{nh - 1}")
 
 
+MAX_IMAGE_PIXELS = 4000  # a side: a labelled map of ~190 word pieces, ~50 MB to draw
+MAX_HTML_CELLS = 500_000  # ~15 MB of page: one head of 700 word pieces, a layer of 12 heads at 200
+_DPI = 100
+
+
+def max_tokens(num_layers: int, num_heads: int, layer: int | None = None, head: int | None = None,
+               kind: str = "image") -> int:
+    """The most word pieces a view (one head; one layer's heads; all layers, when layer is
+    None) can show as an image ("image") or an HTML page ("html") within the bounds above.
+    0 when the view does not fit even for one word piece (a model with very many layers)."""
+    if kind not in ("image", "html"):
+        raise ValueError(f"kind must be 'image' or 'html', got {kind!r}")
+    maps = 1 if head is not None else num_heads if layer is not None else num_layers * num_heads
+    if kind == "html":
+        return math.isqrt(MAX_HTML_CELLS // maps)
+    fits = lambda S: max(_figure_inches(num_layers, num_heads, layer, head, S)) * _DPI <= MAX_IMAGE_PIXELS
+    if layer is None:  # unlabelled thumbnails of a fixed size, whatever S: only the model's shape counts
+        return MAX_IMAGE_PIXELS if fits(1) else 0
+    S = 0
+    while fits(S + 1):
+        S += 1
+    return S
+
+
+def _check_size(attentions: torch.Tensor, layer: int | None, head: int | None, kind: str) -> None:
+    L, nh, S, _ = attentions.shape
+    most = max_tokens(L, nh, layer, head, kind)
+    if S <= most:
+        return
+    view = f"layer {layer}, head {head}" if head is not None else f"all {nh} heads of layer {layer}" \
+        if layer is not None else f"all {L} layers x {nh} heads"
+    bound = f"{MAX_IMAGE_PIXELS} pixels a side" if kind == "image" else f"{MAX_HTML_CELLS:,} cells"
+    raise ValueError(
+        f"{S} word pieces are too many for {'an image' if kind == 'image' else 'a page'} of {view}: "
+        f"at most {most} fit in {bound}; pass fewer tokens, or choose one layer or one head"
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Figures (matplotlib)
 # ---------------------------------------------------------------------------------------
@@ -98,47 +141,68 @@ def plot_attention(
     `plot_attention(...).savefig("map.png")`.
     """
     check_selection(attentions, tokens, layer, head)
+    _check_size(attentions, layer, head, "image")
     Figure = _matplotlib_figure()
     L, nh, S, _ = attentions.shape
     labels = list(tokens)
+    size = _figure_inches(L, nh, layer, head, S)
     if layer is not None and head is not None:
-        side = max(4.0, 0.32 * S + 1.5)
-        fig = Figure(figsize=(side + 1.0, side), dpi=100, layout="constrained")
+        fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
         ax = fig.add_subplot()
         image = ax.imshow(attentions[layer, head].numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
         _label_axes(ax, labels, fontsize=9)
+        ax.set_xlabel("key: the token attended to")
+        ax.set_ylabel("query: the token attending")
         ax.set_title(_heading(title, f"layer {layer}, head {head}"))
         fig.colorbar(image, ax=ax, shrink=0.8, label="attention probability")
         return fig
     if layer is not None:
         cols = min(nh, 4)
-        rows = math.ceil(nh / cols)
-        cell = max(2.5, 0.22 * S + 1.2)
-        fig = Figure(figsize=(cols * cell, rows * cell + 0.5), dpi=100, layout="constrained")
-        axes = fig.subplots(rows, cols, squeeze=False)
+        fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
+        axes = fig.subplots(math.ceil(nh / cols), cols, squeeze=False)
         for h, ax in enumerate(axes.flat):
             if h >= nh:
                 ax.set_axis_off()
                 continue
-            ax.imshow(attentions[layer, h].numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+            image = ax.imshow(attentions[layer, h].numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
             _label_axes(ax, labels, fontsize=6)
             ax.set_title(f"head {h}", fontsize=9)
+        fig.supxlabel("key: the token attended to", fontsize=10)
+        fig.supylabel("query: the token attending", fontsize=10)
         fig.suptitle(_heading(title, f"layer {layer}: all {nh} heads"))
+        fig.colorbar(image, ax=axes, shrink=0.6, label="attention probability")
         return fig
     # Unlabelled thumbnails: fixed margins instead of the (slow, for L x nh axes) layout engine.
-    fig = Figure(figsize=(nh * 1.0 + 0.6, L * 1.0 + 0.9), dpi=100)
-    axes = fig.subplots(L, nh, squeeze=False, gridspec_kw=dict(left=0.6 / (nh + 0.6), right=0.99, bottom=0.02,
-                                                               top=1 - 0.8 / (L + 0.9), wspace=0.1, hspace=0.1))
+    width, height = size
+    fig = Figure(figsize=size, dpi=_DPI)
+    axes = fig.subplots(L, nh, squeeze=False, gridspec_kw=dict(
+        left=0.6 / width, right=1 - 1.4 / width, bottom=0.5 / height, top=1 - 0.8 / height, wspace=0.1, hspace=0.1))
     for (l, h), ax in _grid(axes, L, nh):
-        ax.imshow(attentions[l, h].numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+        image = ax.imshow(attentions[l, h].numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
         ax.set_xticks([])
         ax.set_yticks([])
         if l == 0:
             ax.set_title(f"h{h}", fontsize=8)
         if h == 0:
             ax.set_ylabel(f"layer {l}", fontsize=8)
+    fig.text(0.5, 0.15 / height, "each map: query (rows) x key (columns)", ha="center", fontsize=9)
+    colour_bar = fig.add_axes((1 - 1.0 / width, 0.5 / height, 0.15 / width, 1 - 1.3 / height))
+    fig.colorbar(image, cax=colour_bar, label="attention probability")
     fig.suptitle(_heading(title, f"all {L} layers x {nh} heads"))
     return fig
+
+
+def _figure_inches(L: int, nh: int, layer: int | None, head: int | None, S: int) -> tuple[float, float]:
+    """(width, height) of the figure for a view of S word pieces: room for each labelled
+    row and column, the titles, the axis labels and the colour bar."""
+    if layer is not None and head is not None:
+        side = max(4.0, 0.2 * S + 2.0)
+        return side + 1.0, side
+    if layer is not None:
+        cols = min(nh, 4)
+        cell = max(2.5, 0.14 * S + 1.2)
+        return cols * cell + 1.2, math.ceil(nh / cols) * cell + 0.9
+    return nh * 1.0 + 2.0, L * 1.0 + 1.3
 
 
 def _heading(title: str | None, view: str) -> str:
@@ -209,6 +273,7 @@ def attention_html(
     """The maps `plot_attention` draws, as one static HTML page (a string): one head, one
     layer's heads, or every layer's heads. Hovering a cell shows its probability."""
     check_selection(attentions, tokens, layer, head)
+    _check_size(attentions, layer, head, "html")
     L, nh, S, _ = attentions.shape
     labels = [html.escape(str(t)) for t in tokens]
     if layer is not None and head is not None:

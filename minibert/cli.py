@@ -30,10 +30,24 @@ class CommandError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minibert", description="BERT from scratch in plain PyTorch.")
+    parser.add_argument("--version", action="version", version=f"minibert {installed_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(subparsers)
     return parser
+
+
+def installed_version() -> str:
+    """The version pip installed (the package metadata); the source's own when run from a
+    checkout that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("minibert")
+    except PackageNotFoundError:
+        from minibert import __version__
+
+        return __version__
 
 
 def main(argv: list[str] | None = None) -> int:

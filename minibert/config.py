@@ -21,6 +21,21 @@ POSITION_EMBEDDING_TYPES = ("absolute", "sinusoidal")
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "unpadded")
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 
+# Sizes far past any real BERT (bert-large: 24 layers, H = 1024, 30,522 word pieces, 512
+# positions, 2 token types). A config.json beyond them is a mistake, refused before anything
+# is allocated: `num_hidden_layers: 1000000000` would otherwise build layers until memory
+# runs out.
+SIZE_LIMITS = {
+    "vocab_size": 4_194_304,  # 2^22; the largest vocabularies in use have about 250,000 entries
+    "hidden_size": 65_536,
+    "num_hidden_layers": 1_000,
+    "num_attention_heads": 65_536,
+    "intermediate_size": 262_144,
+    "max_position_embeddings": 1_048_576,
+    "type_vocab_size": 1_024,
+    "num_labels": 1_000_000,
+}
+
 # Runtime choices: they describe how to run a model, not the model, so they are not saved.
 _NOT_SAVED = ("attn_implementation", "extra")
 
@@ -55,10 +70,10 @@ class BertConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
+        self.id2label = _label_map("id2label", self.id2label, int, str)
         if self.label2id is None:
             self.label2id = {v: k for k, v in self.id2label.items()}
-        self.label2id = {str(k): int(v) for k, v in self.label2id.items()}
+        self.label2id = _label_map("label2id", self.label2id, str, int)
         self.validate()
 
     # Task heads read this; setting it resizes the label maps as transformers does.
@@ -68,8 +83,7 @@ class BertConfig:
 
     @num_labels.setter
     def num_labels(self, n: int) -> None:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"num_labels must be a positive integer, got {n!r}")
+        _check_num_labels(n)
         if n != len(self.id2label):
             self.id2label = {i: f"LABEL_{i}" for i in range(n)}
             self.label2id = {v: k for k, v in self.id2label.items()}
@@ -84,15 +98,26 @@ class BertConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+            _check_limit(name, value)
+        _check_limit("num_labels", len(self.id2label))
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
                 f"({self.num_attention_heads}): each head gets hidden_size / num_attention_heads dimensions"
             )
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
             value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
+            if value is None and name == "classifier_dropout":
+                continue  # None: the heads use hidden_dropout_prob
+            if not _is_number(value) or not 0.0 <= value < 1.0:
                 raise ValueError(f"BertConfig.{name} must be in [0, 1), got {value!r}")
+        for name in ("initializer_range", "layer_norm_eps"):
+            value = getattr(self, name)
+            if not _is_number(value) or not value > 0:
+                raise ValueError(f"BertConfig.{name} must be a positive number, got {value!r}")
+        for name in ("hidden_act", "position_embedding_type", "attn_implementation"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"BertConfig.{name} must be a string, got {getattr(self, name)!r}")
         if self.hidden_act not in ACTIVATIONS:
             raise ValueError(f"hidden_act {self.hidden_act!r} is not supported; choose one of {ACTIVATIONS}")
         if self.position_embedding_type not in POSITION_EMBEDDING_TYPES:
@@ -106,6 +131,8 @@ class BertConfig:
             )
         if self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type {self.problem_type!r} is not supported; choose one of {PROBLEM_TYPES}")
+        if not isinstance(self.pad_token_id, int) or isinstance(self.pad_token_id, bool):
+            raise ValueError(f"BertConfig.pad_token_id must be an integer token id, got {self.pad_token_id!r}")
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(f"pad_token_id {self.pad_token_id} is outside the vocabulary (size {self.vocab_size})")
 
@@ -119,6 +146,8 @@ class BertConfig:
         kwargs = {k: v for k, v in data.items() if k in known}
         # model_type is always "bert" (from_json_file checks it, to_dict writes it back), so it is not extra.
         extra = {k: v for k, v in data.items() if k not in known and k not in ("num_labels", "model_type")}
+        if "num_labels" in data:
+            _check_num_labels(data["num_labels"])
         if "num_labels" in data and "id2label" not in data:
             kwargs["id2label"] = {i: f"LABEL_{i}" for i in range(int(data["num_labels"]))}
             kwargs.pop("label2id", None)
@@ -180,3 +209,32 @@ def _labels_from_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> d
             return {k: v for k, v in data.items() if k != "num_labels"}
         return {k: v for k, v in data.items() if k not in ("id2label", "label2id")}
     return data
+
+
+def _check_num_labels(n: Any) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"num_labels must be a positive integer, got {n!r}")
+    _check_limit("num_labels", n)
+
+
+def _check_limit(name: str, value: int) -> None:
+    if value > SIZE_LIMITS[name]:
+        raise ValueError(
+            f"BertConfig.{name} = {value:,} is larger than any real BERT model's (minibert's limit is "
+            f"{SIZE_LIMITS[name]:,}, see minibert.config.SIZE_LIMITS); check config.json"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _label_map(name: str, value: Any, key_type: type, value_type: type) -> dict:
+    """id2label {0: "NEGATIVE", ...} / label2id {"NEGATIVE": 0, ...}; JSON writes the ids as strings."""
+    example = '{"0": "NEGATIVE", "1": "POSITIVE"}' if name == "id2label" else '{"NEGATIVE": 0, "POSITIVE": 1}'
+    if not isinstance(value, dict):
+        raise ValueError(f"BertConfig.{name} must be an object such as {example}, got a {type(value).__name__}: {value!r:.80}")
+    try:
+        return {key_type(k): value_type(v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"BertConfig.{name} must map {key_type.__name__} to {value_type.__name__}, such as {example}; got {value!r:.80}") from None

@@ -9,8 +9,10 @@ answer), and a label column. Everything a user can get wrong in such a file is r
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -30,35 +32,62 @@ class Example:
     label: str | None = None
 
 
-def read_rows(path: str | os.PathLike) -> list[dict]:
-    """The rows of a CSV/TSV file (first line: the column names) or a JSON Lines file."""
+def read_rows(path: str | os.PathLike) -> list[tuple[int, dict]]:
+    """The rows of a CSV/TSV file (first line: the column names) or a JSON Lines file, each with
+    the file line it starts on (blank lines are skipped but counted, so errors can name the line)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
     if not path.is_file():
         raise DataError(f"{path} is not a file")
     suffix = path.suffix.lower()
+    if suffix not in JSONL_SUFFIXES + CSV_SUFFIXES:
+        raise DataError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; use .csv, .tsv or .jsonl")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if suffix in JSONL_SUFFIXES:
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg}); JSON Lines needs one object per line") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}, line {number}: a JSON {type(row).__name__}, not an object with named fields")
-            rows.append(row)
-        return rows
-    if suffix in CSV_SUFFIXES:
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
-        return [row for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
-    raise DataError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; use .csv, .tsv or .jsonl")
+        return _jsonl_rows(path, text)
+    return _csv_rows(path, text, delimiter="\t" if suffix == ".tsv" else ",")
+
+
+def _jsonl_rows(path: Path, text: str) -> list[tuple[int, dict]]:
+    # Only "\n" ends a JSON Lines record: str.splitlines() would also split on U+2028, U+0085
+    # and \x0b, which JSON allows inside strings.
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg}); JSON Lines needs one object per line") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}, line {number}: a JSON {type(row).__name__}, not an object with named fields")
+        rows.append((number, row))
+    return rows
+
+
+def _csv_rows(path: Path, text: str, delimiter: str) -> list[tuple[int, dict]]:
+    # The csv module reads a quoted field across line breaks; newline="" hands it the line
+    # endings untouched, and only \n, \r and \r\n end a line (not U+2028 and the like).
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header, rows, previous_end = None, [], 0
+    for fields in reader:
+        number, previous_end = previous_end + 1, reader.line_num
+        if not any(field.strip() for field in fields):
+            continue
+        if header is None:
+            header = fields
+            continue
+        if len(fields) > len(header):
+            raise DataError(
+                f"{path}, line {number}: {len(fields)} fields but the header names {len(header)} columns; "
+                f"put a field that contains {delimiter!r} in double quotes"
+            )
+        rows.append((number, dict(zip(header, fields + [None] * (len(header) - len(fields))))))
+    return rows
 
 
 def read_examples(
@@ -72,23 +101,48 @@ def read_examples(
     if not rows:
         raise DataError(f"{path} holds no examples")
     columns = [c for c in (text_column, text_pair_column, label_column) if c is not None]
-    present = list(rows[0].keys())
+    present = list(rows[0][1].keys())
     for column in columns:
         if column not in present:
             raise DataError(f"{path} has no column {column!r}; its columns are: {', '.join(map(str, present))}")
     examples = []
-    line_of = (lambda i: f"row {i + 2}") if Path(path).suffix.lower() in CSV_SUFFIXES else (lambda i: f"example {i + 1}")
-    for i, row in enumerate(rows):
+    for line, row in rows:
         values = {}
         for column in columns:
             value = row.get(column)
             if value is None or (isinstance(value, str) and not value.strip()):
-                raise DataError(f"{path}, {line_of(i)}: the {column!r} column is empty")
-            if column != label_column and not isinstance(value, str):
-                raise DataError(f"{path}, {line_of(i)}: the {column!r} column holds {value!r}, not text")
-            values[column] = str(value).strip() if column == label_column else value
+                raise DataError(f"{path}, line {line}: the {column!r} column is empty")
+            if column == label_column:
+                value = _label(value)
+                if value is None:
+                    raise DataError(
+                        f"{path}, line {line}: the {column!r} column holds {row[column]!r}; "
+                        "a label must be a string or a whole number"
+                    )
+            elif not isinstance(value, str):
+                raise DataError(f"{path}, line {line}: the {column!r} column holds {value!r}, not text")
+            values[column] = value
         examples.append(Example(values[text_column], values.get(text_pair_column), values.get(label_column)))
     return examples
+
+
+def _label(value) -> str | None:
+    """The label's name: a string as written (stripped); a whole number as its digits, so that
+    1, "1", 1.0 and "1.0" are one label. None for anything else (true, 0.5, lists, objects)."""
+    if isinstance(value, bool):  # before int: bool is an int subclass, and true is not the label 1
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else None
+    if isinstance(value, str):
+        value = value.strip()
+        return str(int(value.split(".")[0])) if _WHOLE_NUMBER_WITH_DECIMALS.fullmatch(value) else value
+    return None
+
+
+# "1.0": how spreadsheets and pandas write a whole-number label once the column holds floats.
+_WHOLE_NUMBER_WITH_DECIMALS = re.compile(r"[+-]?[0-9]+\.0*")
 
 
 def label_names(train: Sequence[Example], dev: Sequence[Example] = ()) -> list[str]:

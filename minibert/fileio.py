@@ -21,10 +21,12 @@ def atomic_write_bytes(path: str | os.PathLike, write: Callable[[str], object]) 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        # mkstemp makes the file private (0600); a saved model is for others to read too, so
-        # give it the mode a plain open() would: 0666 less the umask (0644 typically).
-        os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
+        # mkstemp makes the file private (0600); a saved model is for others to read too, so
+        # give it the mode a plain open() would: 0666 less the umask (0644 typically). After
+        # `write`, not before: a writer may replace the file rather than fill it (the
+        # safetensors library writes its own private file), and the new one must get it too.
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -71,6 +71,11 @@ def _download(repo_id, filename, required, cache_dir, revision, token, local_fil
     import huggingface_hub
     from huggingface_hub import errors
 
+    unreachable = None if local_files_only else _hub_unreachable()
+    if unreachable:
+        # Use the cache only: huggingface_hub would otherwise retry for half a minute, printing
+        # a line per retry, before reaching the same conclusion.
+        local_files_only = True
     try:
         return Path(
             huggingface_hub.hf_hub_download(
@@ -94,7 +99,7 @@ def _download(repo_id, filename, required, cache_dir, revision, token, local_fil
             return None
         raise ModelNotFoundError(
             f"could not load {repo_id!r}: it is not a local directory, it is not in the Hugging Face "
-            f"cache, and the Hub cannot be reached ({_first_line(exc)}). Pass the path of a local "
+            f"cache, and the Hub cannot be reached ({unreachable or _first_line(exc)}). Pass the path of a local "
             "model directory (one written by save_pretrained, or a downloaded Hub snapshot), or run "
             "once with network access so that the cache is filled."
         ) from None
@@ -108,6 +113,39 @@ def _download(repo_id, filename, required, cache_dir, revision, token, local_fil
             f"could not download {filename!r} of {repo_id!r} from the Hugging Face Hub ({_first_line(exc)}). "
             "Pass the path of a local model directory, or retry when the Hub is reachable."
         ) from None
+
+
+# endpoint -> (time of the check, why it cannot be reached or None): one check a minute at most.
+_REACHABILITY: dict[str, tuple[float, str | None]] = {}
+
+
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hub endpoint cannot be reached, or None: one TCP connection with a short
+    timeout. `HF_HUB_OFFLINE=1` says so without trying. Behind a proxy the endpoint is not
+    dialled directly, so the check is left to huggingface_hub."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    endpoint = constants.ENDPOINT
+    checked = _REACHABILITY.get(endpoint)
+    if checked is not None and time.monotonic() - checked[0] < 60:
+        return checked[1]
+    url = urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+        reason = None
+    except OSError as exc:
+        reason = f"no connection to {url.hostname}:{port}: {exc.strerror or exc}"
+    _REACHABILITY[endpoint] = (time.monotonic(), reason)
+    return reason
 
 
 def _snapshot_is_cached(repo_id: str, cache_dir, revision: str | None) -> bool:

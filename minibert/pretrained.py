@@ -13,6 +13,7 @@ Loading, step by step:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -24,8 +25,12 @@ from torch import nn
 
 from minibert import weights
 from minibert.config import BertConfig
+<<<<<<< HEAD
 from minibert.hub import ModelNotFoundError, resolve_file
 from minibert.quantization import check_quantize, quantize_linear_layers
+=======
+from minibert.hub import ModelNotFoundError, is_local, resolve_file
+>>>>>>> main
 
 _HUB_OPTIONS = ("cache_dir", "revision", "token", "local_files_only")
 
@@ -39,6 +44,7 @@ class LoadingInfo:
     initialized_keys: list[str] = field(default_factory=list)  # not in the checkpoint: new weights
     unexpected_keys: list[str] = field(default_factory=list)  # checkpoint names nothing used
     checkpoint_dtype: torch.dtype | None = None
+    checkpoint_class: str | None = None  # config.json's "architectures", when it names another class
 
 
 @contextlib.contextmanager
@@ -138,11 +144,13 @@ class PreTrainedBert(nn.Module):
         """
         check_quantize(quantize)
         hub = {k: kwargs.pop(k) for k in _HUB_OPTIONS if k in kwargs}
+        device = _parse_device(device)
         if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
             raise ValueError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; pass only dtype")
         dtype = dtype if dtype is not None else torch_dtype
         if attn_implementation is not None:
             kwargs["attn_implementation"] = attn_implementation
+        _warn_unknown_keywords(kwargs, name_or_path, config)
         if config is None:
             config = BertConfig.from_json_file(resolve_file(name_or_path, "config.json", **hub), **kwargs)
         elif kwargs:
@@ -153,10 +161,19 @@ class PreTrainedBert(nn.Module):
         for path in files:
             state.update(weights.read_weights(path))
 
+        _check_layer_count(config, state)
         with _on_meta_without_init():
             model = cls(config)
         info = model._load_checkpoint_state(state, ignore_mismatched_sizes)
         info.checkpoint_files = [str(p) for p in files]
+        architectures = config.extra.get("architectures")
+        if isinstance(architectures, list) and architectures and cls.__name__ not in architectures:
+            info.checkpoint_class = str(architectures[0])
+            warnings.warn(
+                f"{name_or_path} holds a {info.checkpoint_class} checkpoint (config.json's \"architectures\"); "
+                f"it is loaded into {cls.__name__}",
+                stacklevel=2,
+            )
 
         target = _parse_dtype(dtype, info.checkpoint_dtype)
         model.to(dtype=target)
@@ -185,6 +202,20 @@ class PreTrainedBert(nn.Module):
             raise weights.CheckpointError(
                 f"the checkpoint lacks {len(missing_backbone)} encoder weights: {shown}{more}. "
                 "It is not a BERT checkpoint for this config.json."
+            )
+
+        unused_backbone = [k for k in unexpected if self._is_backbone_key(k)]
+        if unused_backbone:
+            shown = ", ".join(unused_backbone[:5])
+            more = f" and {len(unused_backbone) - 5} more" if len(unused_backbone) > 5 else ""
+            hint = ""
+            if self.config.position_embedding_type != "absolute" and any("position_embeddings" in k for k in unused_backbone):
+                hint = (f" config.json says position_embedding_type={self.config.position_embedding_type!r} "
+                        "but the checkpoint has a learned position table.")
+            raise weights.CheckpointError(
+                f"the checkpoint has {len(unused_backbone)} encoder weights this config.json does not use: "
+                f"{shown}{more}.{hint} Loading it would silently drop part of the model: make config.json "
+                "describe the checkpoint."
             )
 
         self.load_state_dict(ours, strict=False, assign=True)
@@ -250,16 +281,24 @@ class PreTrainedBert(nn.Module):
             differ = sorted(state_dict.keys() ^ self.state_dict().keys())
             raise ValueError(f"state_dict does not hold this model's weights: {len(differ)} names differ, e.g. {differ[0]}")
         directory.mkdir(parents=True, exist_ok=True)
+        # Weight files of an earlier save (another layout, or more shards) would be loaded in
+        # place of these ones: they go, but only once the new files are complete.
+        previous = weights.weight_files_in(directory)
         own = self.state_dict() if state_dict is None else state_dict
         state = weights.to_checkpoint_state(own, self.checkpoint_key_map())
         if not safe_serialization:
-            weights.atomic_write_bytes(directory / weights.PT_WEIGHTS_NAME, lambda tmp: torch.save(
-                {k: v.detach().clone() for k, v in state.items()}, tmp))
+            written = [weights.atomic_write_bytes(directory / weights.PT_WEIGHTS_NAME, lambda tmp: torch.save(
+                {k: v.detach().clone() for k, v in state.items()}, tmp))]
         elif max_shard_size is not None:
-            weights.write_sharded_safetensors(directory, state, weights.parse_size(max_shard_size))
+            written = weights.write_sharded_safetensors(directory, state, weights.parse_size(max_shard_size))
         else:
-            weights.write_safetensors(directory / weights.WEIGHTS_NAME, state)
-        self.config.save_pretrained(directory)
+            written = [weights.write_safetensors(directory / weights.WEIGHTS_NAME, state)]
+        # config.json names the class that wrote it, so that readers of "architectures" (minibert
+        # info, transformers' Auto classes) load a fine-tuned classifier as a classifier.
+        config = dataclasses.replace(self.config, extra={**self.config.extra, "architectures": [type(self).__name__]})
+        config.save_pretrained(directory)
+        for path in previous - set(written):
+            path.unlink(missing_ok=True)
         return directory
 
     # ---- inference ----------------------------------------------------------------------
@@ -307,6 +346,13 @@ class PreTrainedBert(nn.Module):
 
 
 def _resolve_weight_files(name_or_path, hub: dict) -> list[Path]:
+    if is_local(name_or_path) and not _is_hub_snapshot(Path(name_or_path)):
+        layouts = weights.layouts_in(Path(name_or_path))
+        if len(layouts) > 1:
+            raise weights.CheckpointError(
+                f"{name_or_path} holds two weight layouts, {layouts[0]} and {layouts[1]}, which may be different "
+                "models (one left by an earlier save); delete the one you do not mean to load"
+            )
     for name in weights.WEIGHT_FILES:
         path = resolve_file(name_or_path, name, required=False, **hub)
         if path is None:
@@ -317,6 +363,69 @@ def _resolve_weight_files(name_or_path, hub: dict) -> list[Path]:
     raise ModelNotFoundError(
         f"{name_or_path} has a config.json but no weights: expected one of {', '.join(weights.WEIGHT_FILES)}"
     )
+
+
+_LOADING_OPTIONS = ("config", "dtype", "torch_dtype", "device", "attn_implementation", "ignore_mismatched_sizes", *_HUB_OPTIONS)
+
+
+def _warn_unknown_keywords(kwargs: dict[str, Any], name_or_path, config: BertConfig | None) -> None:
+    """A keyword that is neither a loading option nor a config field would only land in
+    config.extra and change nothing: most likely a typo (`num_lables=3`), so say so."""
+    import difflib
+    import json
+
+    fields = {f.name for f in dataclasses.fields(BertConfig)} - {"extra"} | {"num_labels"}
+    if config is not None:
+        known = set(config.extra)
+    else:
+        path = resolve_file(name_or_path, "config.json", required=False) if is_local(name_or_path) else None
+        try:
+            known = set(json.loads(path.read_text(encoding="utf-8"))) if path else set()
+        except (OSError, ValueError, AttributeError):
+            known = set()  # from_json_file reports a bad config.json
+    for key in kwargs:
+        if key not in fields and key not in known:
+            close = difflib.get_close_matches(key, [*fields, *_LOADING_OPTIONS], n=1)
+            warnings.warn(
+                f"from_pretrained: {key}= is neither a loading option nor a BertConfig field, so it changes "
+                f"nothing{f'; did you mean {close[0]}=?' if close else ''}",
+                stacklevel=3,
+            )
+
+
+def _is_hub_snapshot(directory: Path) -> bool:
+    """A snapshot in the Hugging Face cache (models--org--name/snapshots/<revision>): Hub
+    repositories often carry the same weights in several layouts, and the first one is used."""
+    parent = directory.absolute().parent
+    return parent.name == "snapshots" and parent.parent.name.startswith("models--")
+
+
+def _check_layer_count(config: BertConfig, state: dict[str, torch.Tensor]) -> None:
+    """Before the model is built: a config.json that disagrees with the checkpoint about the
+    number of layers would build the wrong model (or, with a huge number, exhaust memory)."""
+    layers = weights.checkpoint_layer_count(state)
+    if layers is not None and layers != config.num_hidden_layers:
+        raise weights.CheckpointError(
+            f"config.json says num_hidden_layers={config.num_hidden_layers} but the checkpoint has {layers} "
+            "encoder layers: make config.json describe the checkpoint"
+        )
+
+
+def _parse_device(device: torch.device | str | None) -> torch.device | None:
+    """Checked before anything is read, so a typo costs no loading time."""
+    if device is None:
+        return None
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not a device; use 'cpu', 'cuda', 'cuda:1', 'mps', ...") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} but torch sees no CUDA GPU; use device='cpu'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r} but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' but this machine has no usable Apple GPU; use device='cpu'")
+    return device
 
 
 def _parse_dtype(dtype: torch.dtype | str | None, checkpoint_dtype: torch.dtype | None) -> torch.dtype:

@@ -147,9 +147,10 @@ class ExampleStream:
                 self.position = i + 1
                 yield example
             if produced == 0:
-                raise ValueError(
-                    f"rank {self.dataset.rank} has no training examples: the corpus has fewer documents than processes"
-                )
+                dataset = self.dataset
+                raise ValueError("the corpus yields no training examples: it holds no text" if dataset.world_size == 1 else
+                                 f"process {dataset.rank} of {dataset.world_size} has no training examples: the corpus "
+                                 "has fewer documents than processes")
             self.epoch, self.position = self.epoch + 1, 0
 
     def take(self, n: int) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ document j goes to rank j % world_size: each rank tokenizes only its own shard.
 
 from __future__ import annotations
 
+import codecs
 import os
 import random
 from collections import deque
@@ -39,24 +40,54 @@ IGNORE_INDEX = -100  # cross-entropy's ignore_index: positions that are not pred
 # ---------------------------------------------------------------------------------------
 
 
-def corpus_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
-    """Files given directly, plus the files inside given directories (sorted, recursively)."""
+# In a directory, only these are read (with files without a suffix, e.g. WikiExtractor's
+# wiki_00), so that a model's weights, configs or logs beside the text are not trained on.
+TEXT_SUFFIXES = (".txt", ".text")
+_SNIFF_BYTES = 8192
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be used: missing, not text, not UTF-8, or without documents."""
+
+
+def find_corpus_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[list[Path], list[Path]]:
+    """(text files to read, files skipped). Files given directly are read whatever their
+    name, if they are text; inside given directories (recursively, sorted), the files named
+    *.txt, *.text or without a suffix are, and the others are skipped."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files: list[Path] = []
+    skipped: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
             inside = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            if not inside:
-                raise ValueError(f"corpus directory {path} contains no files")
-            files += inside
+            text = [p for p in inside if p.suffix.lower() in TEXT_SUFFIXES + ("",)]
+            if not text:
+                found = f"; it holds {_some_names(inside)}" if inside else ""
+                raise CorpusError(f"corpus directory {path} holds no text files (*.txt, *.text){found}")
+            files += text
+            skipped += [p for p in inside if p not in text]
         elif path.is_file():
             files.append(path)
         else:
-            raise ValueError(f"corpus path {path} does not exist; pass text files or directories of text files")
+            raise CorpusError(f"corpus path {path} does not exist; pass text files or directories of text files")
     if not files:
-        raise ValueError("no corpus files given")
-    return files
+        raise CorpusError("no corpus files given")
+    for path in files:
+        with open(path, "rb") as f:
+            if b"\0" in f.read(_SNIFF_BYTES):
+                raise CorpusError(f"{path} is not a text file (it holds NUL bytes): a corpus is plain UTF-8 text")
+    return files, skipped
+
+
+def corpus_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """The text files of `paths` (see `find_corpus_files`)."""
+    return find_corpus_files(paths)[0]
+
+
+def _some_names(paths: Sequence[Path], most: int = 5) -> str:
+    names = ", ".join(p.name for p in paths[:most])
+    return names + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
 
 def read_documents(files: Sequence[Path], one_document_per_file: bool = False) -> Iterator[list[str]]:
@@ -64,12 +95,26 @@ def read_documents(files: Sequence[Path], one_document_per_file: bool = False) -
 
     By default a blank line ends a document (the format of BERT's own pre-training data);
     with `one_document_per_file` each file is one document and blank lines are ignored.
+    Files are UTF-8 (a byte-order mark is skipped); undecodable bytes are a CorpusError that
+    names the file and the byte offset, never replaced in silence.
     """
     for path in files:
         document: list[str] = []
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                line = line.strip()
+        # Bytes, split on b"\n" only (which never occurs inside a UTF-8 sequence), so that a
+        # decoding error can say at which byte of the file it is.
+        with open(path, "rb") as f:
+            end = 0
+            for raw in f:
+                start, end = end, end + len(raw)
+                if start == 0 and raw.startswith(codecs.BOM_UTF8):
+                    raw, start = raw[len(codecs.BOM_UTF8):], len(codecs.BOM_UTF8)
+                try:
+                    line = raw.decode("utf-8").strip()
+                except UnicodeDecodeError as exc:
+                    raise CorpusError(
+                        f"{path} is not UTF-8 text ({exc.reason} at byte {start + exc.start}); "
+                        "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                    ) from None
                 if line:
                     document.append(line)
                 elif document and not one_document_per_file:
@@ -77,6 +122,11 @@ def read_documents(files: Sequence[Path], one_document_per_file: bool = False) -
                     document = []
         if document:
             yield document
+
+
+def count_documents(files: Sequence[Path], one_document_per_file: bool = False) -> int:
+    """How many documents `read_documents` yields: reads (and so checks) the whole corpus."""
+    return sum(1 for _ in read_documents(files, one_document_per_file))
 
 
 # ---------------------------------------------------------------------------------------
@@ -236,10 +286,12 @@ class PretrainingDataset(torch.utils.data.IterableDataset):
         else:
             others = [j for j, (d, _) in enumerate(pool) if d != doc_id]
             if not others:
-                raise ValueError(
-                    "next-sentence prediction needs at least two documents per process, but only one was found "
-                    f"(rank {self.rank} of {self.world_size}): separate documents with blank lines, "
-                    "or give one document per file with one_document_per_file=True"
+                where = f" (process {self.rank} of {self.world_size} reads every {self.world_size}th document)" \
+                    if self.world_size > 1 else ""
+                raise CorpusError(
+                    f"next-sentence prediction needs at least two documents, but the corpus has only one{where}: "
+                    "separate documents with blank lines, give one document per file (one_document_per_file=True), "
+                    "or train masked-LM only (next_sentence=False)"
                 )
             j = rng.choice(others)
         other = pool[j][0]

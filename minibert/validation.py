@@ -43,8 +43,7 @@ def check_packed_inputs(
             f"with cu_seqlens, input_ids must be packed: shape (total_tokens,), got {tuple(input_ids.shape)}; "
             "for a padded (batch, sequence) batch pass attention_mask instead of cu_seqlens"
         )
-    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-        raise ValueError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
+    _check_index_dtype("input_ids", input_ids)
     if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.dtype.is_floating_point or cu_seqlens.dtype == torch.bool:
         raise ValueError(
             f"cu_seqlens must be a 1-D integer tensor of N + 1 offsets (0, end of sequence 1, ..., total_tokens), "
@@ -74,6 +73,9 @@ def check_packed_inputs(
     for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
         if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
             raise ValueError(f"{name} has shape {tuple(tensor.shape)} but the packed input_ids has {tuple(input_ids.shape)}; they must match")
+    for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
+        if tensor is not None:
+            _check_index_dtype(name, tensor)
     if not check_values:
         return
     _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
@@ -101,8 +103,9 @@ def check_inputs(
             f"input_ids must have shape (batch, sequence), got {tuple(input_ids.shape)}; "
             "for a single sequence use input_ids[None]"
         )
-    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-        raise ValueError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
+    _check_index_dtype("input_ids", input_ids)
+    if input_ids.shape[0] == 0:
+        raise ValueError(f"input_ids has shape {tuple(input_ids.shape)}, a batch of no sequences; pass at least one")
     if input_ids.shape[1] == 0:
         raise ValueError("input_ids has an empty sequence dimension; every sequence needs at least one token")
     seq_len = input_ids.shape[1]
@@ -114,6 +117,9 @@ def check_inputs(
     for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids), ("position_ids", position_ids)):
         if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
             raise ValueError(f"{name} has shape {tuple(tensor.shape)} but input_ids has {tuple(input_ids.shape)}; they must match")
+    for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
+        if tensor is not None:
+            _check_index_dtype(name, tensor)
     if not check_values:
         return
     _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
@@ -128,3 +134,12 @@ def _check_range(name: str, tensor: torch.Tensor, size: int, what: str, hint: st
     if low < 0 or high >= size:
         bad = low if low < 0 else high
         raise ValueError(f"{name} contains {bad}, outside 0..{size - 1} ({what} {size}); {hint}")
+
+
+def _check_index_dtype(name: str, tensor: torch.Tensor) -> None:
+    # Embedding lookups take int64 or int32 indices only; uint8 or float ones fail deep inside.
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.dtype not in (torch.int64, torch.int32):
+        what = "token ids" if name == "input_ids" else "indices"
+        raise ValueError(f"{name} must be integer {what} (int64 or int32), got dtype {tensor.dtype}; convert with {name}.long()")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import pickle
 import re
 import struct
 from pathlib import Path
@@ -132,6 +133,12 @@ def from_checkpoint_state(
         if len(present) != len(parts):
             absent = [n for n in parts if n not in state]
             raise CheckpointError(f"the checkpoint has {present} but not {absent}; it is incomplete")
+        for name in parts:
+            if not state[name].is_floating_point():
+                raise CheckpointError(
+                    f"checkpoint key {name!r} holds {state[name].dtype} values; minibert loads floating-point weights "
+                    "(float32, float16, bfloat16): dequantize the checkpoint to one of those first"
+                )
         expected = expected_shapes[key]
         part_shape = (expected[0] // len(parts), *expected[1:])
         for name in parts:
@@ -162,7 +169,9 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     weights take RAM once, as the OS pages them in, and never twice.
 
     The format: 8 bytes little-endian header length N, N bytes of JSON header
-    {name: {dtype, shape, data_offsets: [begin, end]}}, then the raw data.
+    {name: {dtype, shape, data_offsets: [begin, end]}}, then the raw data. Every entry is
+    checked before anything is read (see `_check_entries`): a damaged or hand-made file is
+    an error naming the tensor, never garbage weights.
     The map is copy-on-write: training may change the tensors, never the file.
     """
     path = Path(path)
@@ -178,22 +187,14 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             header = json.loads(f.read(header_len))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise CheckpointError(f"{path} is not a safetensors file (its header is not JSON)") from None
+        if not isinstance(header, dict):
+            raise CheckpointError(f"{path} is not a safetensors file (its header is not a JSON object)")
+        header.pop("__metadata__", None)
+        entries = _check_entries(path, header, data_size=size - 8 - header_len)
         buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if size > 0 else b""
     start = 8 + header_len
     tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
-        if dtype is None:
-            raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {info.get('dtype')!r}")
-        begin, end = info["data_offsets"]
-        shape = tuple(info["shape"])
-        numel = 1
-        for d in shape:
-            numel *= d
-        if end - begin != numel * dtype.itemsize or start + end > size:
-            raise CheckpointError(f"{path}: tensor {name!r} does not fit its declared shape {shape}; the file is damaged")
+    for name, (dtype, shape, begin, numel) in entries.items():
         if numel == 0:
             tensors[name] = torch.empty(shape, dtype=dtype)
         else:
@@ -201,16 +202,106 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def _check_entries(path: Path, header: dict, data_size: int) -> dict[str, tuple[torch.dtype, tuple[int, ...], int, int]]:
+    """name -> (dtype, shape, begin, numel) for every tensor of a safetensors header, after
+    checking what the format requires: a known dtype, a shape of non-negative integers,
+    data_offsets [begin, end] relative to the end of the header with end - begin = the
+    shape's size in bytes, and the entries, in order of their offsets, tiling the data
+    exactly (from 0 to the end of the file: no gap, no overlap, nothing out of bounds)."""
+    entries = {}
+    spans = []
+    for name, info in header.items():
+        where = f"{path}: tensor {name!r}"
+        if not isinstance(info, dict):
+            raise CheckpointError(f"{where} has no dtype, shape and data_offsets; the file is damaged")
+        dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
+        if dtype is None:
+            raise CheckpointError(f"{where} has unsupported dtype {info.get('dtype')!r}; expected one of {', '.join(_SAFETENSORS_DTYPES)}")
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise CheckpointError(f"{where} has shape {shape!r}, not a list of non-negative integers; the file is damaged")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
+            raise CheckpointError(f"{where} has data_offsets {offsets!r}, not [begin, end] in bytes; the file is damaged")
+        numel = 1
+        for d in shape:
+            numel *= d
+        begin, end = offsets
+        if end - begin != numel * dtype.itemsize:
+            raise CheckpointError(
+                f"{where} takes bytes {begin}..{end} ({end - begin} bytes) but its shape {tuple(shape)} of "
+                f"{info['dtype']} needs {numel * dtype.itemsize}; the file is damaged"
+            )
+        if end > data_size:
+            raise CheckpointError(f"{where} ends at byte {end}, past the {data_size} bytes of data in the file; the file is truncated or damaged")
+        entries[name] = (dtype, tuple(shape), begin, numel)
+        spans.append((begin, end, name))
+    position, previous = 0, None
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            what = f"overlaps {previous!r}" if begin < position else f"leaves bytes {position}..{begin} unused"
+            raise CheckpointError(f"{path}: tensor {name!r} starts at byte {begin} and {what}; the file is damaged")
+        position, previous = end, name
+    if position != data_size:
+        raise CheckpointError(f"{path}: the tensors end at byte {position} but the file has {data_size} bytes of data; the file is damaged")
+    return entries
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def read_pytorch_bin(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A pickled state dict, read with weights_only=True: tensors and plain containers only."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:
-        # Files written before torch 1.6's zip format cannot be memory-mapped.
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:
+            # Files written before torch 1.6's zip format cannot be memory-mapped.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path} holds Python objects besides tensors, which torch.load(weights_only=True) refuses to "
+            "unpickle: loading them could run code. If you trust the file, convert it to safetensors once: "
+            "python -c \"import torch; from safetensors.torch import save_file; "
+            f"save_file(torch.load('{path}', weights_only=False), '{Path(path).with_name(WEIGHTS_NAME)}')\" "
+            f"and remove {Path(path).name}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} does not hold a state dict of tensors")
     return state
+
+
+def layouts_in(directory: Path) -> list[str]:
+    """The weight layouts a directory holds, named by their main file, in WEIGHT_FILES order."""
+    return [name for name in WEIGHT_FILES if (directory / name).is_file()]
+
+
+# Shards as transformers and minibert name them: model-00001-of-00003.safetensors.
+_SHARD_NAME = re.compile(r"(model|pytorch_model)-\d{5}-of-\d{5}\.(safetensors|bin)")
+
+
+def weight_files_in(directory: Path) -> set[Path]:
+    """Every weight file and index in `directory`, of any layout: what a save replaces."""
+    found = {directory / name for name in layouts_in(directory)}
+    for index in (WEIGHTS_INDEX_NAME, PT_WEIGHTS_INDEX_NAME):
+        if (directory / index).is_file():
+            try:
+                found.update(directory / shard for shard in shard_files(directory / index))
+            except CheckpointError:
+                pass  # a broken index is replaced all the same; its shards are found by name below
+    found.update(p for p in directory.iterdir() if _SHARD_NAME.fullmatch(p.name))
+    return {p for p in found if p.is_file()}
+
+
+def checkpoint_layer_count(state: Mapping[str, torch.Tensor]) -> int | None:
+    """How many encoder layers a checkpoint holds (the highest `encoder.layer.N.` + 1), or None."""
+    indices = [int(m.group(1)) for k in state if (m := _LAYER_KEY.search(k))]
+    return max(indices) + 1 if indices else None
+
+
+_LAYER_KEY = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")
 
 
 def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -224,7 +315,16 @@ def shard_files(index_path: str | os.PathLike) -> list[str]:
         weight_map = json.loads(Path(index_path).read_text())["weight_map"]
     except (json.JSONDecodeError, KeyError, TypeError):
         raise CheckpointError(f"{index_path} is not a checkpoint index (no 'weight_map')") from None
-    return sorted(set(weight_map.values()))
+    if not isinstance(weight_map, dict):
+        raise CheckpointError(f"{index_path} is not a checkpoint index ('weight_map' is not an object)")
+    names = sorted(set(weight_map.values()), key=str)
+    for name in names:
+        # The shards sit beside the index: a path elsewhere ("../x", "/etc/x") is never followed.
+        if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name or Path(name).is_absolute():
+            raise CheckpointError(
+                f"{index_path} names the shard {name!r}; shard names must be plain file names in the same directory"
+            )
+    return names
 
 
 def write_safetensors(path: str | os.PathLike, state: Mapping[str, torch.Tensor]) -> Path:

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import minibert
-from minibert.attention_maps import attention_html, attention_probabilities, plot_attention, save_attention
+from minibert.attention_maps import (MAX_HTML_CELLS, MAX_IMAGE_PIXELS, attention_html, attention_probabilities, max_tokens,
+                                     plot_attention, save_attention)
 
 # "Tokenization splits unaffable words." in the bert-base-uncased vocabulary.
 IDS = torch.tensor([101, 19204, 3989, 19584, 14477, 20961, 3468, 2616, 1012, 102])
@@ -56,8 +57,8 @@ def test_png_files_have_the_expected_size(tmp_path, attentions, layer, head, min
     assert width >= min_px[0] and height >= min_px[1]
     assert min_size <= path.stat().st_size < 2_000_000
     if layer is not None and head is not None:
-        # figsize = (max(4, 0.32 S + 1.5) + 1, max(4, 0.32 S + 1.5)) inches at 100 dpi: 570 x 470.
-        assert (width, height) == (570, 470)
+        # figsize = (max(4, 0.2 S + 2) + 1, max(4, 0.2 S + 2)) inches at 100 dpi: 500 x 400.
+        assert (width, height) == (500, 400)
 
 
 def test_the_figure_is_returned_with_word_piece_labels(attentions):
@@ -67,6 +68,63 @@ def test_the_figure_is_returned_with_word_piece_labels(attentions):
     assert [t.get_text() for t in ax.get_xticklabels()] == TOKENS
     assert [t.get_text() for t in ax.get_yticklabels()] == TOKENS
     assert ax.get_title() == "layer 0, head 0"
+    assert ax.get_xlabel() == "key: the token attended to" and ax.get_ylabel() == "query: the token attending"
+
+
+@pytest.mark.parametrize("layer, head", [(0, 0), (0, None), (None, None)])
+def test_every_view_has_a_colour_bar_and_says_which_axis_is_query_and_key(attentions, layer, head):
+    pytest.importorskip("matplotlib")
+    fig = plot_attention(attentions, TOKENS, layer, head)
+    colour_bars = [ax for ax in fig.axes if ax.get_ylabel() == "attention probability"]
+    assert len(colour_bars) == 1
+    assert colour_bars[0].get_ylim() == (0.0, 1.0)
+    words = " ".join([fig.get_supxlabel(), fig.get_supylabel()] + [t.get_text() for t in fig.texts]
+                     + [fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()])
+    assert "query" in words and "key" in words
+
+
+def random_maps(layers, heads, S):
+    return torch.softmax(torch.randn(layers, heads, S, S, generator=torch.Generator().manual_seed(0)), dim=-1)
+
+
+def test_how_many_word_pieces_each_view_can_show():
+    # MiniLM's shape, 6 layers x 12 heads: one labelled head, one layer of 12, thumbnails of the whole model.
+    assert max_tokens(6, 12, layer=2, head=5) == 185
+    assert max_tokens(6, 12, layer=2) == 60
+    assert max_tokens(6, 12) == MAX_IMAGE_PIXELS  # thumbnails have a fixed size, whatever the length
+    assert max_tokens(1000, 12) == 0  # 1000 rows of thumbnails cannot fit in 4000 pixels
+    # A page: at most MAX_HTML_CELLS cells, S x S per map.
+    assert max_tokens(6, 12, 2, 5, kind="html") == 707 and 707 ** 2 <= MAX_HTML_CELLS < 708 ** 2
+    assert max_tokens(6, 12, 2, kind="html") == 204 and max_tokens(6, 12, kind="html") == 83
+
+
+@pytest.mark.parametrize("layer, head", [(2, 5), (2, None)])
+def test_an_image_is_at_most_max_image_pixels_a_side(layer, head):
+    pytest.importorskip("matplotlib")
+    most = max_tokens(6, 12, layer, head)
+    fig = plot_attention(random_maps(6, 12, most), [f"w{i}" for i in range(most)], layer, head)
+    assert max(fig.get_size_inches() * fig.dpi) <= MAX_IMAGE_PIXELS
+    too_many = random_maps(6, 12, most + 1)
+    with pytest.raises(ValueError, match=rf"{most + 1} word pieces are too many for an image of .*: at most {most} fit "
+                                         rf"in {MAX_IMAGE_PIXELS} pixels a side; pass fewer tokens, or choose one layer or one head"):
+        plot_attention(too_many, [f"w{i}" for i in range(most + 1)], layer, head)
+
+
+@pytest.mark.slow
+def test_a_saved_png_of_the_longest_head_is_within_the_bound(tmp_path):
+    pytest.importorskip("matplotlib")
+    most = max_tokens(6, 12, 2, 5)
+    path = save_attention(tmp_path / "head.png", random_maps(6, 12, most), [f"w{i}" for i in range(most)], 2, 5)
+    assert max(png_size(path)) <= MAX_IMAGE_PIXELS
+
+
+def test_a_page_is_at_most_max_html_cells():
+    most = max_tokens(6, 12, layer=2, kind="html")
+    page = attention_html(random_maps(6, 12, most), [f"w{i}" for i in range(most)], layer=2)
+    assert page.count("<td ") == 12 * most * most <= MAX_HTML_CELLS
+    with pytest.raises(ValueError, match=rf"{most + 1} word pieces are too many for a page of all 12 heads of layer 2: "
+                                         rf"at most {most} fit in {MAX_HTML_CELLS:,} cells"):
+        attention_html(random_maps(6, 12, most + 1), [f"w{i}" for i in range(most + 1)], layer=2)
 
 
 def test_html_page_holds_every_map_and_the_word_pieces(tmp_path, attentions):

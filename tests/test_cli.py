@@ -54,7 +54,7 @@ def train_args(files, out, **changes):
     ({"--text-column": "sentence"}, "has no column 'sentence'; its columns are: text, label"),
     ({"--train": "empty.csv"}, "holds no examples"),
     ({"--eval": "dev_new_label.csv"}, "labels the training data never shows: 'neutral'"),
-    ({"--train": "blank_text.csv"}, "row 3: the 'text' column is empty"),
+    ({"--train": "blank_text.csv"}, "line 3: the 'text' column is empty"),
     ({}, "has a config.json but no weights"),
     ({"--dist-timeout": "0"}, "--dist-timeout must be a positive number of seconds, got 0.0"),
 ], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout"])
@@ -198,3 +198,28 @@ def test_train_refuses_an_option_of_another_task(capsys, files, tmp_path, monkey
     assert code == 2
     assert err == "minibert train: error: --tags-column is an option of --task test-tagging, not of --task text-classification\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"minibert {version('minibert')}\n"
+
+
+@pytest.mark.parametrize("command", ["pretrain", "parity"])
+def test_every_option_says_what_it_does_and_its_default(command):
+    import argparse
+
+    from minibert.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [a for a in subparsers.choices[command]._actions if a.option_strings and a.help != argparse.SUPPRESS]
+    assert len(options) > 5
+    for action in options:
+        assert action.help, f"{command} {action.option_strings[0]} has no help text"
+        if action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in action.help, \
+                f"{command} {action.option_strings[0]} does not show its default {action.default!r}"

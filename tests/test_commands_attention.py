@@ -39,3 +39,29 @@ def test_attention_command_errors_are_one_line(tmp_path, minilm_dir, capsys, mon
     assert main(["attention", "--model", str(minilm_dir), "--text", "Hello.", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("minibert attention: error: ") and message in err and err.count("\n") == 1
+
+
+LONG_TEXT = " ".join(f"word{i}" for i in range(300))  # 830 word pieces: word, ##0, word, ##1, ...
+
+
+def test_a_text_too_long_for_the_image_says_how_to_narrow_it(tmp_path, minilm_dir, capsys):
+    out = tmp_path / "layer.png"
+    assert main(["attention", "--model", str(minilm_dir), "--text", LONG_TEXT, "--layer", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("minibert attention: error: 512 word pieces are too many for an image of one layer (at most 60): "
+                   "cut the text with --max-tokens 60 or draw one head (--layer L --head H)\n")
+    assert not out.exists()
+
+
+def test_max_tokens_cuts_the_text_and_the_output_says_so(tmp_path, minilm_dir, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "head.png"
+    assert main(["attention", "--model", str(minilm_dir), "--text", LONG_TEXT, "--layer", "1", "--head", "2",
+                 "--max-tokens", "20", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out} (layer 1, head 2; 20 word pieces, cut from 830)\n"
+
+
+def test_max_tokens_must_leave_room_for_the_special_tokens(tmp_path, minilm_dir, capsys):
+    assert main(["attention", "--model", str(minilm_dir), "--text", "Hello.", "--pair", "Hi.", "--max-tokens", "4",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "--max-tokens must be at least 5" in capsys.readouterr().err

@@ -98,3 +98,34 @@ def test_model_type_is_not_carried_in_extra():
     config = BertConfig.from_dict(BertConfig(hidden_size=64, num_attention_heads=4).to_dict())
     assert config.extra == {}
     assert config.to_dict()["model_type"] == "bert"
+
+
+@pytest.mark.parametrize("field", ["num_hidden_layers", "hidden_size", "vocab_size", "intermediate_size", "max_position_embeddings"])
+def test_sizes_no_real_model_has_are_refused_naming_the_limit(field):
+    with pytest.raises(ValueError, match=rf"BertConfig.{field} = 1,000,000,000 is larger than any real BERT model's \(minibert's limit is"):
+        BertConfig.from_dict({field: 1_000_000_000, "num_attention_heads": 1})
+
+
+def test_a_billion_labels_are_refused_before_the_label_map_is_built():
+    with pytest.raises(ValueError, match=r"num_labels = 1,000,000,000 is larger than any real BERT model's \(minibert's limit is 1,000,000"):
+        BertConfig.from_dict({"num_labels": 1_000_000_000})
+    config = BertConfig()
+    with pytest.raises(ValueError, match="num_labels = 1,000,000,000"):
+        config.num_labels = 1_000_000_000
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("hidden_dropout_prob", None, r"hidden_dropout_prob must be in \[0, 1\), got None"),
+    ("attention_probs_dropout_prob", "0.1", r"attention_probs_dropout_prob must be in \[0, 1\), got '0.1'"),
+    ("classifier_dropout", [], r"classifier_dropout must be in \[0, 1\), got \[\]"),
+    ("layer_norm_eps", None, "layer_norm_eps must be a positive number, got None"),
+    ("pad_token_id", None, "pad_token_id must be an integer token id, got None"),
+    ("id2label", ["NEG", "POS"], r"id2label must be an object such as \{\"0\": \"NEGATIVE\", \"1\": \"POSITIVE\"\}, got a list"),
+    ("id2label", {"zero": "NEG"}, "id2label must map int to str"),
+    ("label2id", {"NEG": "zero"}, "label2id must map str to int"),
+    ("hidden_act", None, "hidden_act must be a string, got None"),
+])
+def test_values_of_the_wrong_type_are_a_value_error_naming_the_field(tmp_path, field, value, message):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", field: value}))
+    with pytest.raises(ValueError, match=message):
+        BertConfig.from_json_file(tmp_path / "config.json")

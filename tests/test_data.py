@@ -36,8 +36,8 @@ def test_text_pairs_and_numeric_labels(tmp_path):
 @pytest.mark.parametrize("content,suffix,message", [
     ("text,label\n", ".csv", "holds no examples"),
     ("sentence,label\nhello,pos\n", ".csv", "has no column 'text'; its columns are: sentence, label"),
-    ("text,label\nfine,pos\n  ,neg\n", ".csv", "row 3: the 'text' column is empty"),
-    ("text,label\nfine,\n", ".csv", "row 2: the 'label' column is empty"),
+    ("text,label\nfine,pos\n  ,neg\n", ".csv", "line 3: the 'text' column is empty"),
+    ("text,label\nfine,\n", ".csv", "line 2: the 'label' column is empty"),
     ('{"text": "a", "label": "x"}\nnot json\n', ".jsonl", "line 2: not valid JSON"),
     ('["a", "x"]\n', ".jsonl", "not an object"),
     ('{"text": 5, "label": "x"}\n', ".jsonl", "holds 5, not text"),
@@ -46,6 +46,58 @@ def test_text_pairs_and_numeric_labels(tmp_path):
 def test_bad_files_are_explained(tmp_path, content, suffix, message):
     path = write(tmp_path / f"data{suffix}", content)
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_examples(path)
+
+
+def test_a_quoted_csv_field_keeps_its_line_break(tmp_path):
+    path = write(tmp_path / "a.csv", 'text,label\n"great\nproduct",pos\n"bad\r\nthing",neg\n')
+    assert read_examples(path) == [Example("great\nproduct", None, "pos"), Example("bad\r\nthing", None, "neg")]
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c"])
+def test_unicode_line_separators_are_text_not_line_breaks(tmp_path, separator):
+    csv_file = write(tmp_path / "a.csv", f"text,label\none{separator}two,pos\nthree,neg\n")
+    assert read_examples(csv_file) == [Example(f"one{separator}two", None, "pos"), Example("three", None, "neg")]
+    # JSON allows U+2028, U+2029 and U+0085 unescaped inside a string (not the control characters)
+    if separator in "\u2028\u2029\x85":
+        jsonl_file = write(tmp_path / "a.jsonl", f'{{"text": "one{separator}two", "label": "pos"}}\n{{"text": "three", "label": "neg"}}\n')
+        assert read_examples(jsonl_file) == [Example(f"one{separator}two", None, "pos"), Example("three", None, "neg")]
+
+
+def test_a_row_with_more_fields_than_the_header_is_an_error(tmp_path):
+    path = write(tmp_path / "a.csv", "text,label\nGood, very good.,pos\n")
+    with pytest.raises(DataError, match="line 2: 3 fields but the header names 2 columns; put a field that contains ',' in double quotes"):
+        read_examples(path)
+
+
+def test_undecodable_bytes_name_the_file_and_byte_offset(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\ncaf\u00e9,pos\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.csv is not UTF-8 text \(invalid continuation byte at byte 14\)"):
+        read_examples(path)
+
+
+def test_errors_name_the_file_line_after_blank_lines_and_multi_line_fields(tmp_path):
+    csv_file = write(tmp_path / "a.csv", 'text,label\nfine,pos\n\n\n"two\nlines",neg\n  ,neg\n')
+    with pytest.raises(DataError, match="a.csv, line 7: the 'text' column is empty"):
+        read_examples(csv_file)
+    jsonl_file = write(tmp_path / "a.jsonl", '{"text": "a", "label": "x"}\n\n  \n{"text": 5, "label": "y"}\n')
+    with pytest.raises(DataError, match="a.jsonl, line 4: the 'text' column holds 5, not text"):
+        read_examples(jsonl_file)
+
+
+def test_equal_numbers_are_one_label(tmp_path):
+    jsonl_file = write(tmp_path / "a.jsonl", "".join(
+        json.dumps({"text": t, "label": y}) + "\n" for t, y in [("a", 1), ("b", "1"), ("c", 1.0), ("d", 0), ("e", " 0 ")]))
+    assert [e.label for e in read_examples(jsonl_file)] == ["1", "1", "1", "0", "0"]
+    csv_file = write(tmp_path / "a.csv", "text,label\na,1\nb,1.0\nc,2\n")
+    assert label_names(read_examples(csv_file)) == ["1", "2"]
+
+
+@pytest.mark.parametrize("label", [True, False, 0.5, [1], {"name": "pos"}, float("inf")])
+def test_a_label_must_be_a_string_or_a_whole_number(tmp_path, label):
+    path = write(tmp_path / "a.jsonl", '{"text": "a", "label": "pos"}\n' + json.dumps({"text": "b", "label": label}) + "\n")
+    with pytest.raises(DataError, match=r"a.jsonl, line 2: the 'label' column holds .*; a label must be a string or a whole number"):
         read_examples(path)
 
 

@@ -344,3 +344,32 @@ def test_multiple_choice_rejects_two_dimensional_input(tmp_path):
 def test_classifier_dropout_overrides_hidden_dropout():
     model = minibert.BertForSequenceClassification(BertConfig(**SMALL, classifier_dropout=0.3))
     assert model.dropout.p == 0.3 and model.bert.embeddings.dropout.p == 0.1
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_config_json_names_the_class_that_saved_it(tmp_path, name):
+    import json
+
+    torch.manual_seed(0)
+    BertModel(BertConfig(**SMALL)).save_pretrained(tmp_path / "base")  # "architectures": ["BertModel"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        head = getattr(minibert, name).from_pretrained(tmp_path / "base")
+    head.save_pretrained(tmp_path / "tuned")
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["architectures"] == [name]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        getattr(minibert, name).from_pretrained(tmp_path / "tuned")
+    assert not [w for w in caught if "checkpoint (config.json" in str(w.message)]  # its own class: nothing to say
+
+
+def test_loading_into_another_class_says_so_once(tmp_path):
+    torch.manual_seed(0)
+    model = minibert.BertForSequenceClassification(BertConfig(**SMALL))
+    model.save_pretrained(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = BertModel.from_pretrained(tmp_path)
+    notes = [str(w.message) for w in caught if "checkpoint (config.json" in str(w.message)]
+    assert notes == [f"{tmp_path} holds a BertForSequenceClassification checkpoint (config.json's \"architectures\"); it is loaded into BertModel"]
+    assert loaded.loading_info.checkpoint_class == "BertForSequenceClassification"

@@ -147,6 +147,12 @@ def test_token_type_and_position_ids_change_the_output():
         (dict(input_ids=torch.ones(4, dtype=torch.long)), r"shape \(batch, sequence\)"),
         (dict(input_ids=torch.ones(1, 4)), "integer token ids"),
         (dict(input_ids=torch.ones(1, 0, dtype=torch.long)), "at least one token"),
+        (dict(input_ids=torch.ones(0, 4, dtype=torch.long)), r"shape \(0, 4\), a batch of no sequences"),
+        (dict(input_ids=torch.ones(1, 4, dtype=torch.uint8)), r"input_ids must be integer token ids \(int64 or int32\), got dtype torch.uint8"),
+        (dict(input_ids=torch.ones(1, 4, dtype=torch.long), token_type_ids=torch.zeros(1, 4)), r"token_type_ids must be integer indices \(int64 or int32\), got dtype torch.float32"),
+        (dict(input_ids=torch.ones(1, 4, dtype=torch.long), position_ids=torch.arange(4.0)[None]), r"position_ids must be integer indices .* got dtype torch.float32"),
+        (dict(input_ids=torch.ones(4, dtype=torch.uint8), cu_seqlens=torch.tensor([0, 4])), r"input_ids must be integer token ids \(int64 or int32\)"),
+        (dict(input_ids=torch.ones(4, dtype=torch.long), cu_seqlens=torch.tensor([0, 4]), token_type_ids=torch.zeros(4)), "token_type_ids must be integer indices"),
     ],
 )
 def test_bad_input_is_a_clear_value_error(kwargs, message):

@@ -69,3 +69,59 @@ def test_user_mistakes_are_one_line_errors(tmp_path, small_corpus, minilm_dir, c
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def run_pretrain(capsys, corpus, tmp_path, minilm_dir, tiny_config, *extra):
+    code = main(pretrain_args(corpus, tmp_path / "out", "--config", str(tiny_config), "--tokenizer", str(minilm_dir),
+                              "--max-steps", "1", *extra))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_directory_of_model_files_is_not_a_corpus(tmp_path, minilm_dir, tiny_config, capsys):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.safetensors").write_bytes(b"\x02\0\0\0\0\0\0\0{}" + bytes(64))
+    (model_dir / "optimizer.pt").write_bytes(b"PK\x03\x04" + bytes(64))
+    (model_dir / "config.json").write_text('{"hidden_size": 32}\n\n{"x": 1}\n')
+    code, out, err = run_pretrain(capsys, model_dir, tmp_path, minilm_dir, tiny_config)
+    assert code == 2
+    assert err == (f"minibert pretrain: error: --corpus: corpus directory {model_dir} holds no text files (*.txt, *.text); "
+                   "it holds config.json, model.safetensors, optimizer.pt\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_files_beside_the_text_are_skipped_and_said(tmp_path, small_corpus, minilm_dir, tiny_config, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "reference.txt").write_bytes(small_corpus.read_bytes())
+    (corpus / "model.safetensors").write_bytes(b"\x02\0\0\0\0\0\0\0{}")
+    code, out, err = run_pretrain(capsys, corpus, tmp_path, minilm_dir, tiny_config)
+    assert code == 0
+    assert f"note: --corpus: skipped 1 files that are not *.txt or *.text: {corpus / 'model.safetensors'}\n" in err
+    assert "corpus: 1 file, 30 documents\n" in out
+
+
+def test_a_latin1_corpus_names_the_file_and_the_byte(tmp_path, minilm_dir, tiny_config, capsys):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("One document.\n\nAnother one, caf\u00e9.\n".encode("latin-1"))
+    code, out, err = run_pretrain(capsys, path, tmp_path, minilm_dir, tiny_config)
+    assert code == 2
+    assert err == (f"minibert pretrain: error: --corpus: {path} is not UTF-8 text (invalid continuation byte at byte 31); "
+                   "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)\n")
+
+
+@pytest.mark.parametrize("text, extra, message", [
+    ("", [], "--corpus: the corpus (1 file) holds no text"),
+    ("One document,\nof two lines.\n", [], "--corpus: next-sentence prediction needs at least 2 documents, the corpus "
+     "(1 file) has 1: separate documents with blank lines, or pass --one-document-per-file to make each file one, "
+     "or pass --no-nsp to train masked-LM only"),
+    ("One document.\n", ["--one-document-per-file"], "the corpus (1 file) has 1: separate documents with blank lines, "
+     "or pass --no-nsp"),
+])
+def test_too_little_text_is_said_in_the_commands_terms(tmp_path, minilm_dir, tiny_config, capsys, text, extra, message):
+    path = tmp_path / "small.txt"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = run_pretrain(capsys, path, tmp_path, minilm_dir, tiny_config, *extra)
+    assert code == 2 and err.count("\n") == 1 and message in err
+    assert "rank" not in err and "=True" not in err

@@ -229,3 +229,174 @@ def test_hub_id_resolves_through_the_cache(tmp_path):
 def test_path_that_does_not_exist_is_not_sent_to_the_hub(tmp_path):
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         BertModel.from_pretrained(str(tmp_path / "nowhere" / "model"))
+
+
+# ---- checkpoints that do not fit their config.json (issue 13, items 1 and 14) ------------
+
+
+def test_a_config_with_fewer_layers_than_the_checkpoint_is_an_error(tmp_path):
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    write_config(tmp_path, dict(SMALL, num_hidden_layers=1))
+    with pytest.raises(CheckpointError, match="config.json says num_hidden_layers=1 but the checkpoint has 2 encoder layers"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_a_huge_layer_count_is_refused_before_anything_is_built(tmp_path):
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    write_config(tmp_path, dict(SMALL, num_hidden_layers=1_000_000_000))
+    with pytest.raises(ValueError, match=r"num_hidden_layers = 1,000,000,000 is larger than any real BERT model's \(minibert's limit is 1,000"):
+        BertModel.from_pretrained(tmp_path)
+    write_config(tmp_path, dict(SMALL, num_hidden_layers=900))  # within the limit, but not this checkpoint
+    with pytest.raises(CheckpointError, match="num_hidden_layers=900 but the checkpoint has 2"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_a_learned_position_table_the_config_does_not_use_is_an_error(tmp_path):
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    write_config(tmp_path, dict(SMALL, position_embedding_type="sinusoidal"))
+    with pytest.raises(CheckpointError, match=r"1 encoder weights this config.json does not use: embeddings.position_embeddings.weight\. "
+                                              r"config.json says position_embedding_type='sinusoidal'"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_unused_attention_weights_are_an_error_naming_them(tmp_path):
+    state = legacy_state_dict(SMALL, with_heads=False)
+    state["bert.encoder.layer.0.attention.self.relative_key.weight"] = torch.zeros(4, 4)
+    write_config(tmp_path, SMALL)
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="encoder weights this config.json does not use: encoder.layer.0.attention.self.relative_key.weight"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_pretraining_heads_and_position_ids_stay_a_note_when_loading_the_encoder(tmp_path):
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")  # with cls.* heads and the position_ids buffer
+    model = BertModel.from_pretrained(tmp_path)
+    assert model.loading_info.unexpected_keys and all(k.startswith("cls.") for k in model.loading_info.unexpected_keys)
+
+
+# ---- saving into a used directory (issue 13, item 2) ---------------------------------------
+
+
+def small_model(seed: int) -> BertModel:
+    torch.manual_seed(seed)
+    return BertModel(BertConfig(**{k: v for k, v in SMALL.items()}))
+
+
+@pytest.mark.parametrize("first, second", [
+    (dict(), dict(safe_serialization=False)),
+    (dict(safe_serialization=False), dict()),
+    (dict(max_shard_size="100KB"), dict()),
+    (dict(), dict(max_shard_size="100KB")),
+    (dict(max_shard_size="100KB"), dict(max_shard_size="200KB")),
+])
+def test_saving_over_another_layout_replaces_every_old_weight_file(tmp_path, first, second):
+    small_model(1).save_pretrained(tmp_path, **first)
+    new = small_model(2)
+    new.save_pretrained(tmp_path, **second)
+    weight_files = sorted(p.name for p in tmp_path.iterdir() if p.name != "config.json")
+    if second.get("max_shard_size"):
+        index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
+        assert weight_files == sorted({*index["weight_map"].values(), "model.safetensors.index.json"})
+    else:
+        assert weight_files == ["pytorch_model.bin" if second else "model.safetensors"]
+    loaded = BertModel.from_pretrained(tmp_path)
+    for key, value in new.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value, atol=0, rtol=0)
+
+
+def test_a_directory_with_two_weight_layouts_is_refused_naming_both(tmp_path):
+    small_model(1).save_pretrained(tmp_path)
+    small_model(2).save_pretrained(tmp_path / "other", safe_serialization=False)
+    (tmp_path / "other" / "pytorch_model.bin").rename(tmp_path / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="holds two weight layouts, model.safetensors and pytorch_model.bin"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_a_hub_snapshot_with_two_layouts_of_the_same_weights_loads_the_safetensors(tmp_path):
+    snapshot = tmp_path / "models--org--name" / "snapshots" / ("a" * 40)
+    model = small_model(1)
+    model.save_pretrained(snapshot, safe_serialization=False)
+    model.save_pretrained(snapshot / "st")
+    (snapshot / "st" / "model.safetensors").rename(snapshot / "model.safetensors")
+    assert BertModel.from_pretrained(snapshot).loading_info.checkpoint_files == [str(snapshot / "model.safetensors")]
+
+
+# ---- file modes (issue 13, item 12) ------------------------------------------------------
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("options", [dict(), dict(max_shard_size="100KB"), dict(safe_serialization=False)])
+def test_saved_files_get_the_mode_the_umask_gives(tmp_path, options):
+    old = os.umask(0o022)
+    try:
+        small_model(1).save_pretrained(tmp_path, **options)
+    finally:
+        os.umask(old)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
+    assert len(modes) >= 2 and set(modes.values()) == {"0o644"}, modes
+
+
+# ---- typed errors instead of tracebacks (issue 13, item 13) --------------------------------
+
+
+def test_integer_weights_are_a_checkpoint_error(tmp_path):
+    state = legacy_state_dict(SMALL, with_heads=False)
+    state["bert.encoder.layer.0.output.dense.weight"] = state["bert.encoder.layer.0.output.dense.weight"].to(torch.int8)
+    write_config(tmp_path, SMALL)
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="'encoder.layer.0.output.dense.weight' holds torch.int8 values; minibert loads floating-point weights"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_a_pickle_weights_only_refuses_says_how_to_convert_it(tmp_path):
+    import argparse
+
+    write_config(tmp_path, SMALL)
+    torch.save({"args": argparse.Namespace(lr=1e-3)}, tmp_path / "pytorch_model.bin")  # harmless, still refused
+    with pytest.raises(CheckpointError, match=r"refuses to unpickle.*convert it to safetensors once: python -c .*save_file\(torch.load"):
+        BertModel.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("device, message", [
+    ("bogus", "device='bogus' is not a device; use 'cpu', 'cuda'"),
+    pytest.param("cuda", "device='cuda' but torch sees no CUDA GPU; use device='cpu'",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")),
+])
+def test_an_unusable_device_is_a_value_error_before_loading(tmp_path, device, message):
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    with pytest.raises(ValueError, match=message):
+        BertModel.from_pretrained(tmp_path, device=device)
+
+
+@pytest.mark.parametrize("damage", ["int8 weights", "pickle", "null dropout", "id2label list"])
+def test_the_cli_prints_a_bad_checkpoint_as_one_line(tmp_path, capsys, damage):
+    from minibert.cli import main
+
+    write_legacy_checkpoint(tmp_path, SMALL, "bin")
+    config = json.loads((tmp_path / "config.json").read_text())
+    if damage == "int8 weights":
+        state = torch.load(tmp_path / "pytorch_model.bin", weights_only=True)
+        torch.save({k: v.to(torch.int8) for k, v in state.items()}, tmp_path / "pytorch_model.bin")
+    elif damage == "pickle":
+        import argparse
+
+        torch.save({"args": argparse.Namespace(lr=1e-3)}, tmp_path / "pytorch_model.bin")
+    elif damage == "null dropout":
+        (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_dropout_prob": None}))
+    else:
+        (tmp_path / "config.json").write_text(json.dumps({**config, "id2label": ["NEG", "POS"]}))
+    assert main(["info", "--model", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minibert info: error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_keyword_that_is_neither_an_option_nor_a_config_field_is_a_warning(tmp_path):
+    import warnings
+
+    write_legacy_checkpoint(tmp_path, SMALL, "safetensors")
+    with pytest.warns(UserWarning, match=r"num_lables= is neither a loading option nor a BertConfig field, so it changes nothing; did you mean num_labels=\?"):
+        BertModel.from_pretrained(tmp_path, num_lables=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        BertModel.from_pretrained(tmp_path, num_labels=3, hidden_dropout_prob=0.0, dtype="float32")
+    assert not [w for w in caught if "neither a loading option" in str(w.message)]

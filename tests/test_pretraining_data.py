@@ -18,8 +18,11 @@ import torch
 from minibert.pretraining_data import (
     IGNORE_INDEX,
     DataCollatorForLanguageModeling,
+    CorpusError,
     PretrainingDataset,
     corpus_files,
+    count_documents,
+    find_corpus_files,
     read_documents,
     truncate_pair,
 )
@@ -96,6 +99,43 @@ def test_missing_corpus_path_is_a_clear_error(tmp_path):
         corpus_files([tmp_path / "nope.txt"])
 
 
+def test_in_a_directory_only_text_files_are_read(tmp_path):
+    for name in ("a.txt", "b.TEXT", "wiki_00", "model.safetensors", "optimizer.pt", "config.json", "notes.md"):
+        (tmp_path / name).write_text("hello\n")
+    files, skipped = find_corpus_files(tmp_path)
+    assert [p.name for p in files] == ["a.txt", "b.TEXT", "wiki_00"]
+    assert [p.name for p in skipped] == ["config.json", "model.safetensors", "notes.md", "optimizer.pt"]
+
+
+def test_a_directory_without_text_files_is_an_error(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}      ")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CorpusError, match=r"holds no text files \(\*\.txt, \*\.text\); it holds config.json, model.safetensors"):
+        corpus_files(tmp_path)
+
+
+def test_a_binary_file_given_by_name_is_not_text(tmp_path):
+    path = tmp_path / "weights.txt"
+    path.write_bytes(b"PK\x03\x04\0\0" + bytes(100))
+    with pytest.raises(CorpusError, match=r"weights.txt is not a text file \(it holds NUL bytes\)"):
+        corpus_files(path)
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_undecodable_bytes_name_the_file_and_the_byte(tmp_path, bom):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(bom + "hello\n\ncaf\u00e9 au lait\n".encode("latin-1"))  # \xe9 is byte 10 after the BOM
+    with pytest.raises(CorpusError, match=rf"latin1.txt is not UTF-8 text \(invalid continuation byte at byte {len(bom) + 10}\)"):
+        count_documents([path])
+
+
+def test_a_byte_order_mark_is_not_text(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfhello\nworld\n\nagain\n")
+    assert list(read_documents([path])) == [["hello", "world"], ["again"]]
+    assert count_documents([path]) == 2
+
+
 # ---- sentence pairs -------------------------------------------------------------------
 
 
@@ -156,8 +196,10 @@ def test_each_rank_reads_its_own_shard_of_documents(numbered_corpus):
 def test_a_single_document_cannot_make_random_pairs(tmp_path):
     path = tmp_path / "one.txt"
     path.write_text("\n".join(" ".join(str(10 * i + k) for k in range(10)) for i in range(20)))
-    with pytest.raises(ValueError, match="at least two documents"):
+    with pytest.raises(CorpusError, match="at least two documents, but the corpus has only one: separate documents with "
+                                          r"blank lines, give one document per file \(one_document_per_file=True\)") as error:
         list(PretrainingDataset(path, NumberTokenizer(), max_length=16))
+    assert "rank" not in str(error.value) and "process" not in str(error.value)  # one process has no ranks to speak of
 
 
 def test_without_nsp_segments_are_packed_lines_of_one_document(numbered_corpus):

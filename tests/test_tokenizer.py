@@ -36,6 +36,49 @@ def tiny_vocab() -> dict[str, int]:
 # ---- the pieces ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"do_lower_case": False}, {"strip_accents": False}, {"tokenize_chinese_chars": False},
+     {"do_lower_case": False, "strip_accents": True}],
+    ids=["uncased", "cased", "keep_accents", "no_cjk_split", "cased_strip_accents"],
+)
+def test_basic_tokenizer_alone_equals_the_reference_normalizer_and_pre_tokenizer(corpus_dir, config):
+    """BasicTokenizer's words are those of the `tokenizers` library's BertNormalizer followed
+    by its BertPreTokenizer, on the multilingual and edge-case corpus."""
+    import json
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    from minibert.tokenizer import BasicTokenizer
+
+    basic = BasicTokenizer(**config)
+    normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=config.get("tokenize_chinese_chars", True),
+        strip_accents=config.get("strip_accents"), lowercase=config.get("do_lower_case", True),
+    )
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    with open(corpus_dir / "mixed.jsonl", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f if line.strip()] + ["Héllo, WÖRLD! 東京", "", "\u200b"]
+    for text in texts:
+        expected = [word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))]
+        assert basic.tokenize(text) == expected, repr(text[:60])
+
+
+def test_basic_tokenizer_keeps_never_split_words(tiny_vocab):
+    from minibert.tokenizer import BasicTokenizer
+
+    assert BasicTokenizer(never_split=["[X]"]).tokenize("A [X] b[X]") == ["a", "[X]", "b", "[", "x", "]"]
+
+
+def test_wordpiece_alone_gives_pieces_and_their_ends(tiny_vocab):
+    from minibert.tokenizer import WordPiece
+
+    wordpiece = WordPiece(tiny_vocab, unk_id=tiny_vocab["[UNK]"])
+    assert wordpiece("unaffable") == ((5, 6, 7), (2, 5, 9))
+    assert wordpiece.tokenize("unaffable", {i: t for t, i in tiny_vocab.items()}) == ["un", "##aff", "##able"]
+    assert wordpiece("unknownword") == ((1,), (11,))  # no cover: the whole word is [UNK]
+
+
 def test_wordpiece_is_longest_match_first(tiny_vocab):
     tok = BertTokenizer(tiny_vocab)
     assert tok.tokenize("unaffable") == ["un", "##aff", "##able"]
@@ -335,3 +378,73 @@ def test_clean_up_setting_is_saved_and_read_like_transformers(minilm_dir, tmp_pa
 def test_unknown_settings_are_refused(minilm_dir):
     with pytest.raises(TypeError, match="do_lowercase"):
         BertTokenizer.from_pretrained(minilm_dir, do_lowercase=False)
+
+
+# ---- vocab.txt problems (issue 13, item 7) ------------------------------------------------
+
+
+def _vocab_file(tmp_path, tokens: list[str], prefix: str = "") -> str:
+    path = tmp_path / "vocab.txt"
+    path.write_text(prefix + "".join(t + "\n" for t in tokens), encoding="utf-8")
+    return str(path)
+
+
+def test_a_duplicate_vocab_line_is_an_error_naming_the_line_and_token(tmp_path):
+    # A second "[CLS]" would otherwise get a new id, past the rows of the model's embedding.
+    path = _vocab_file(tmp_path, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "[CLS]"])
+    with pytest.raises(ValueError, match=r"line 6: the token '\[CLS\]' is already on line 3"):
+        BertTokenizer(path)
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_token(tmp_path):
+    tok = BertTokenizer(_vocab_file(tmp_path, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello"], prefix="\ufeff"))
+    assert tok.pad_token_id == 0
+    assert tok(["hello", "hello hello"], padding=True)["input_ids"][0] == [2, 4, 3, 0]
+
+
+def test_missing_special_tokens_are_errors_naming_the_token_when_needed(tmp_path):
+    tok = BertTokenizer(_vocab_file(tmp_path, ["[UNK]", "hello", "world"]))
+    assert tok("hello world", add_special_tokens=False)["input_ids"] == [1, 2]  # needs none of them
+    for call in (lambda: tok("hello"), lambda: tok.encode("hello"), lambda: tok.build_inputs_with_special_tokens([1])):
+        with pytest.raises(ValueError, match=r"no '\[CLS\]' \(cls_token\).*add it to vocab.txt"):
+            call()
+    with pytest.raises(ValueError, match=r"no '\[PAD\]' \(pad_token\), which padding needs"):
+        tok(["hello", "hello world"], add_special_tokens=False, padding=True)
+    tok.save_pretrained(tmp_path / "saved")  # saving does not need them either
+    assert BertTokenizer.from_pretrained(tmp_path / "saved").get_vocab() == tok.get_vocab()
+
+
+# ---- bounded caches (issue 13, item 15) ------------------------------------------------------
+
+
+def test_caches_hold_no_word_or_chunk_longer_than_the_bound(tiny_vocab):
+    from minibert.tokenizer import MAX_WORD_CHARS
+
+    tok = BertTokenizer(tiny_vocab)
+    long_words = ["x" * 5000 + str(i) for i in range(3)] + ["é" * 5000, "hello," * 1000]
+    ids = tok(" ".join(long_words + ["hello"]), return_offsets_mapping=True)["input_ids"]
+    # Each long word is [UNK]; the long chunk of short words is tokenized as usual.
+    assert ids == [2, 1, 1, 1, 1] + [10, 11] * 1000 + [10, 3]
+    tok(" ".join(long_words))
+    assert tok._wordpiece.cache and tok._chunk_cache  # short ones are cached
+    assert max(len(word) for word in tok._wordpiece.cache) <= MAX_WORD_CHARS
+    assert max(len(chunk) for chunk in tok._chunk_cache) <= MAX_WORD_CHARS
+
+
+# ---- max_length too small for the special tokens (issue 13, item 13) -------------------------
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, minimum",
+    [
+        (("hello world",), dict(truncation=True, max_length=2), 3),
+        (("hello world",), dict(truncation="only_first", max_length=1), 3),
+        (("hello world", "and more"), dict(truncation=True, max_length=3), 4),
+        (("hello world", "and more"), dict(truncation="only_second", max_length=2), 4),
+    ],
+)
+def test_max_length_without_room_for_text_is_a_clear_error(tok, args, kwargs, minimum):
+    with pytest.raises(ValueError, match=f"max_length of at least {minimum}"):
+        tok(*args, **kwargs)
+    # A text that fits needs no cutting, so no error: an empty text is [CLS] [SEP].
+    assert tok("", truncation=True, max_length=2)["input_ids"] == [101, 102]

@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--text", action="append",
                    help=f"a sentence to run; repeat for a batch (default: {DEFAULT_TEXT!r})")
     p.add_argument("--ids", help="comma-separated token ids to run instead of --text, e.g. 101,7592,102")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                   help="the precision both models run in; --atol/--rtol default to its contract (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
     p.add_argument("--atol", type=float, help="absolute tolerance (default: the parity contract for --dtype)")
     p.add_argument("--rtol", type=float, help="relative tolerance (default: the parity contract for --dtype)")

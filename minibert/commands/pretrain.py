@@ -34,28 +34,41 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory: checkpoints and the final model")
     model = p.add_mutually_exclusive_group()
     model.add_argument("--config", default="small", metavar="NAME_OR_FILE",
-                       help=f"from scratch: {'|'.join(CONFIG_PRESETS)} or a config.json (default: small)")
+                       help=f"from scratch: {'|'.join(CONFIG_PRESETS)} or a config.json (default: %(default)s)")
     model.add_argument("--init", metavar="DIR_OR_ID", help="continue pre-training this checkpoint")
     p.add_argument("--tokenizer", metavar="DIR_OR_ID",
                    help="vocabulary (default: --init's, else the bundled bert-base-uncased vocabulary)")
     p.add_argument("--eval-corpus", nargs="+", metavar="PATH", help="held-out text: masked-token accuracy is logged")
     p.add_argument("--no-nsp", action="store_true", help="masked LM only (BertForMaskedLM), no next-sentence task")
-    p.add_argument("--max-steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=32, help="sequences per process per micro-batch")
-    p.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--mlm-probability", type=float, default=0.15)
+    p.add_argument("--max-steps", type=int, default=1000, help="optimizer steps to train for (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per process per micro-batch (default: %(default)s)")
+    p.add_argument("--gradient-accumulation-steps", type=int, default=1, metavar="N",
+                   help="micro-batches per optimizer step: a step sees N x --batch-size sequences per process "
+                        "(default: %(default)s)")
+    p.add_argument("--max-length", type=int, default=128,
+                   help="word pieces per sequence, [CLS] and [SEP] included (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate of AdamW (default: %(default)s)")
+    p.add_argument("--warmup-steps", type=int, default=0,
+                   help="steps over which the learning rate rises linearly from 0 to --lr; it then falls linearly "
+                        "to 0 at --max-steps (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=0.01,
+                   help="AdamW weight decay, not applied to biases and LayerNorm (default: %(default)s)")
+    p.add_argument("--mlm-probability", type=float, default=0.15,
+                   help="share of the word pieces chosen for masked-LM prediction (default: %(default)s)")
     p.add_argument("--whole-word-mask", action="store_true", help="mask all pieces of a word together")
-    p.add_argument("--one-document-per-file", action="store_true")
-    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    p.add_argument("--one-document-per-file", action="store_true",
+                   help="each file is one document (default: a blank line ends a document)")
+    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no",
+                   help="autocast the forward pass to bfloat16 or float16 (fp16 needs CUDA) (default: %(default)s)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations: less memory")
-    p.add_argument("--logging-steps", type=int, default=10)
-    p.add_argument("--save-steps", type=int, default=500)
-    p.add_argument("--save-total-limit", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--logging-steps", type=int, metavar="N", default=10,
+                   help="log the loss, accuracy and throughput every N steps (default: %(default)s)")
+    p.add_argument("--save-steps", type=int, metavar="N", default=500,
+                   help="write a checkpoint (to resume from) every N steps (default: %(default)s)")
+    p.add_argument("--save-total-limit", type=int, metavar="N", default=2,
+                   help="keep only the newest N checkpoints (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the initial weights, the pairs and the masks: a seed gives the same run (default: %(default)s)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--no-progress", action="store_true", help="print one line per logging step instead of a bar")
     add_distributed_arguments(p)
@@ -73,10 +86,8 @@ def _pretrain(args: argparse.Namespace, ctx) -> int:
     from minibert.cli import CommandError
     from minibert.commands.embed import default_model_dir
     from minibert.pretraining import PretrainingArguments, pretrain
-    from minibert.pretraining_data import corpus_files
-
-    corpus = corpus_files(args.corpus)
-    eval_corpus = corpus_files(args.eval_corpus) if args.eval_corpus else None
+    corpus = _checked_corpus(args.corpus, "--corpus", args, ctx)
+    eval_corpus = _checked_corpus(args.eval_corpus, "--eval-corpus", args, ctx) if args.eval_corpus else None
     tokenizer_path = args.tokenizer or args.init or default_model_dir()
     if tokenizer_path is None:
         raise CommandError("no vocabulary: pass --tokenizer DIR_OR_ID (a directory with vocab.txt)")
@@ -117,6 +128,40 @@ def _pretrain(args: argparse.Namespace, ctx) -> int:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step")
         print(f"done: step {state.step}; {shown}; model written to {Path(args.out)}", flush=True)
     return 0
+
+
+def _checked_corpus(paths: list[str], flag: str, args: argparse.Namespace, ctx) -> list[Path]:
+    """The corpus's text files, read through once before training, so that a file that is not
+    UTF-8 text, or too few documents, is said now, in the command's terms, not mid-run."""
+    import sys
+
+    from minibert.cli import CommandError
+    from minibert.pretraining_data import CorpusError, count_documents, find_corpus_files
+
+    try:
+        files, skipped = find_corpus_files(paths)
+        documents = count_documents(files, args.one_document_per_file)
+    except CorpusError as exc:
+        raise CommandError(f"{flag}: {exc}") from None
+    if ctx.is_main and skipped:
+        names = ", ".join(str(p) for p in skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        print(f"note: {flag}: skipped {len(skipped)} files that are not *.txt or *.text: {names}", file=sys.stderr, flush=True)
+    where = f"{len(files)} file{'s' if len(files) > 1 else ''}"
+    if documents == 0:
+        raise CommandError(f"{flag}: the corpus ({where}) holds no text")
+    needed = (1 if args.no_nsp else 2) * ctx.world_size
+    if documents < needed:
+        per_process = f" ({needed // ctx.world_size} for each of {ctx.world_size} processes)" if ctx.world_size > 1 else ""
+        if args.no_nsp:
+            raise CommandError(f"{flag}: the corpus ({where}) has {documents} documents, fewer than the {ctx.world_size} processes")
+        one_per_file = "" if args.one_document_per_file else ", or pass --one-document-per-file to make each file one"
+        raise CommandError(
+            f"{flag}: next-sentence prediction needs at least {needed} documents{per_process}, the corpus ({where}) has "
+            f"{documents}: separate documents with blank lines{one_per_file}, or pass --no-nsp to train masked-LM only"
+        )
+    if ctx.is_main:
+        print(f"{flag.lstrip('-')}: {where}, {documents} documents", flush=True)
+    return files
 
 
 def _config(name: str, error: type[Exception]):
