@@ -249,8 +249,9 @@ def bench_finetune(args, shape_name: str, directory: Path, n: int) -> list[dict]
             loss_sum += loss.item() * len(batch["labels"])
         losses["transformers"].append(loss_sum / len(features))
 
+    rounds = args.finetune_rounds or args.rounds
     results = common.compare({"minibert train": minibert_epoch, "transformers loop": under_autocast(args, transformers_epoch)}, args.device,
-                             args.rounds, warmup=0, label=f"finetune {shape_name} {n} texts")
+                             rounds, warmup=0, label=f"finetune {shape_name} {n} texts")
     ref = results["transformers loop"]["median_s"]
     # Dropout draws differ between the libraries (and between padded and packed tensors), so
     # the epoch's mean loss agrees only roughly: it is reported, not compared.
@@ -380,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tutorial-texts", type=int, default=512, help="tutorial, MiniLM: sentences (default 512)")
     parser.add_argument("--base-texts", type=int, default=128, help="finetune and tutorial on bert-base shapes: texts (default 128)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--finetune-rounds", type=int, default=None, help="finetune: rounds (default: --rounds)")
     parser.add_argument("--with-eager", action="store_true", help="classify: also time transformers' eager attention")
     parser.add_argument("--max-length", type=int, default=128, help="truncation length (32 with --quick)")
     parser.add_argument("--bf16", action="store_true", help="run every variant under bf16 autocast (fine-tuning: mixed_precision='bf16')")
@@ -411,7 +413,9 @@ def main(argv: list[str] | None = None) -> int:
             if "tutorial" in args.only:
                 rows += bench_tutorial(args, shape_name, directory, n)
 
-    meta = {"machine": common.machine_info(args.device), "rounds": args.rounds, "batch_size": args.batch_size,
+    meta = {"machine": common.machine_info(args.device), "rounds": args.rounds, "finetune_rounds": args.finetune_rounds or args.rounds,
+            "batch_size": args.batch_size, "texts": {"classify": args.texts or 128, "finetune MiniLM": args.finetune_texts,
+            "pipeline": args.pipeline_texts, "tutorial MiniLM": args.tutorial_texts, "bert-base": args.base_texts},
             "max_length": args.max_length, "tutorial_max_length": args.tutorial_max_length, "corpus": CORPUS.name,
             "load_average": common.load_average(), "quick": args.quick, "configs": args.only, "bf16_autocast": args.bf16,
             "shapes": {k: v for k, v in SHAPES.items() if k in args.models}}

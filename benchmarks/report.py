@@ -122,6 +122,19 @@ def section(results: Path) -> str:
         for suffix in plot_suffixes:
             if (results / f"{name}{suffix}.png").is_file():
                 parts.append(f"![{name}{suffix}](results/{name}{suffix}.png)\n")
+    before, after = load(results, "input_checks_cpu_before"), load(results, "input_checks_cpu")
+    if before and after:
+        lines = []
+        for b in before["rows"]:
+            a = find(after["rows"], shape=b["shape"])
+            if a:
+                lines.append(f"- {b['shape']}: before {b['check_us']:.1f} us per forward ({b['overhead_pct']:.4f}% of the forward's "
+                             f"{b['forward_ms']:.0f} ms), after {a['check_us']:.1f} us ({a['overhead_pct']:.4f}% of "
+                             f"{a['forward_ms']:.0f} ms)")
+        parts.append("### Input checks per forward, before and after issue 18 (CPU)\n\n"
+                     f"Before: commit {before['meta'].get('commit')}, load average {before['meta'].get('load_average')}; "
+                     f"after: commit {after['meta'].get('commit')}, load average {after['meta'].get('load_average')}.\n\n"
+                     + "\n".join(lines) + "\n")
     throughput = results / "pretrain_throughput.md"
     if throughput.is_file():
         parts.append("### Pre-training throughput: one process vs two (`benchmarks/bench_pretrain.py`)\n\n"

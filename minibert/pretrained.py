@@ -25,12 +25,8 @@ from torch import nn
 
 from minibert import weights
 from minibert.config import BertConfig
-<<<<<<< HEAD
-from minibert.hub import ModelNotFoundError, resolve_file
-from minibert.quantization import check_quantize, quantize_linear_layers
-=======
 from minibert.hub import ModelNotFoundError, is_local, resolve_file
->>>>>>> main
+from minibert.quantization import check_quantize, quantize_linear_layers
 
 _HUB_OPTIONS = ("cache_dir", "revision", "token", "local_files_only")
 
