@@ -204,6 +204,26 @@ def test_default_path_gives_the_padded_paths_loss_gradients_and_predictions(name
         torch.testing.assert_close(x, y, atol=ATOL, rtol=0, msg=lambda m: f"{key}: {m}")
 
 
+@pytest.mark.parametrize("name", ["BertForTokenClassification", "BertForMaskedLM", "BertForPreTraining"])
+def test_a_label_on_a_pad_gets_the_padded_paths_loss_and_gradients(name):
+    """Collators write -100 at pads; a label there anyway makes the loss read the pad's output,
+    so the default runs the padded path and agrees with "sdpa" (fp32 1e-5)."""
+    config = dict(SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, id2label={0: "a", 1: "b", 2: "c"})
+    default = getattr(minibert, name)(BertConfig(**config))
+    padded = getattr(minibert, name)(BertConfig(**config, attn_implementation="sdpa"))
+    padded.load_state_dict(default.state_dict())
+    batch = mixed_length_batch(name, torch.Generator().manual_seed(0))
+    batch["labels"][1, S - 1] = 2  # row 1 has 7 tokens: position S - 1 is a pad
+    losses = []
+    for model in (default, padded):
+        out = model(**batch)
+        out.loss.backward()
+        losses.append(out.loss)
+    torch.testing.assert_close(losses[0], losses[1], atol=ATOL, rtol=0)
+    for (key, a), b in zip(default.named_parameters(), padded.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=ATOL, rtol=1e-5, msg=lambda m: f"grad of {key}: {m}")
+
+
 def test_outputs_index_like_a_tuple_with_the_loss_first(tmp_path):
     ours, _ = reference_pair("BertForSequenceClassification", {}, tmp_path)
     batch = make_inputs("BertForSequenceClassification", torch.Generator().manual_seed(0))
