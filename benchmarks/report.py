@@ -109,7 +109,7 @@ def section(results: Path) -> str:
             parts.append(f"torch.compile(minibert) on issue 2's shape: speed-up {plain['median_ms'] / compiled['median_ms']:.2f}x over "
                          f"the uncompiled sdpa model (compiled {compiled['median_ms']:.0f} ms, uncompiled {plain['median_ms']:.0f} ms, medians; `--only issue2 --compile`).\n")
     for name, plot_suffixes in (("model_cpu", ["_padding"]), ("attention_cpu", ["_pad0", "_pad50", "_pad75"]),
-                                ("loading", []), ("end_to_end_cpu", [""]), ("quantize_cpu", []),
+                                ("loading", []), ("end_to_end_cpu", [""]), ("ner_cpu", []), ("quantize_cpu", []),
                                 ("input_checks_cpu_before", []), ("input_checks_cpu", [])):
         md = results / f"{name}.md"
         if not md.is_file():

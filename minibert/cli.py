@@ -16,6 +16,7 @@ COMMAND_MODULES: list[str] = [
     "minibert.commands.embed",
     "minibert.commands.train",
     "minibert.commands.predict",
+    "minibert.commands.evaluate",
     "minibert.commands.demo",
     "minibert.commands.info",
     "minibert.commands.parity",

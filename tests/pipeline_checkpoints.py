@@ -13,8 +13,11 @@ import torch
 TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json")
 
 
-def save_with_random_head(head_class, minilm_dir: Path, out: Path, seed: int = 0, **config) -> Path:
-    """`head_class` on MiniLM's encoder, its new weights drawn with `seed`, written to `out`."""
+def save_with_random_head(head_class, minilm_dir: Path, out: Path, seed: int = 0, head_std: float | None = None,
+                          **config) -> Path:
+    """`head_class` on MiniLM's encoder, its new weights drawn with `seed`, written to `out`.
+    `head_std`: draw the new weight matrices from N(0, head_std) instead of BERT's N(0, 0.02), for
+    confident predictions that vary from token to token (a tagger's aggregation needs them)."""
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the head is new: that is the point
@@ -23,6 +26,8 @@ def save_with_random_head(head_class, minilm_dir: Path, out: Path, seed: int = 0
         for name, p in model.named_parameters():
             if name in model.loading_info.initialized_keys and name.endswith("bias"):
                 p.normal_(0, 0.5)
+            elif name in model.loading_info.initialized_keys and head_std is not None and p.dim() == 2:
+                p.normal_(0, head_std)
     model.save_pretrained(out)
     for name in TOKENIZER_FILES:
         shutil.copy(minilm_dir / name, out / name)

@@ -121,3 +121,12 @@ def test_report_writes_targets_between_the_markers(tmp_path):
     # Running it again replaces the section instead of adding a second one.
     report.main(["--results", str(tmp_path), "--readme", str(readme)])
     assert readme.read_text() == text
+
+
+def test_bench_ner_quick(tmp_path):
+    from benchmarks import bench_ner
+
+    assert bench_ner.main(["--quick", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    data = read(tmp_path, "ner_cpu_quick")
+    assert {row["library"] for row in data["rows"]} == {"minibert", "transformers"}
+    assert all(row["same_output"] is True and row["texts_per_s"] > 0 for row in data["rows"])

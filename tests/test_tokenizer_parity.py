@@ -138,6 +138,18 @@ def test_mixed_corpus_decodes_like_the_reference(pairs, mixed):
         assert ours.batch_decode(ids, skip_special_tokens=skip) == ref.batch_decode(ids, skip_special_tokens=skip)
 
 
+def test_tokens_join_into_text_like_the_reference(pairs, mixed):
+    """convert_tokens_to_string is the reference's WordPiece decoder on token strings (the
+    token-classification pipeline builds its `word`s with it): no space before . , ! ?, a
+    leading "##" kept; legacy's plain join differs ("a ." vs "a.")."""
+    ours, ref = pairs["uncased"]
+    for text in mixed[:60]:
+        tokens = ref.tokenize(text)
+        for piece in (tokens, tokens[1:], tokens[2:7]):
+            assert ours.convert_tokens_to_string(piece) == ref.convert_tokens_to_string(piece), piece
+    assert ours.convert_tokens_to_string(["##ing", "a", ".", "b", "##c", "?"]) == "##ing a. bc?"
+
+
 def test_english_pairs_with_padding_and_truncation_equal_the_reference(pairs, english):
     ours, ref = pairs["uncased"]
     a, b = english[:512:2], english[1:512:2]

@@ -5,15 +5,23 @@ the Hub is reachable) on the small sentiment data set shipped with minibert
 (minibert/datasets/sentiment_{train,dev}.csv: short English sentences written for this
 project, labelled positive or negative), reports the dev accuracy, and classifies a few
 sentences it has never seen.
+
+Other demos are subcommands, each in a module of its own (DEMO_MODULES):
+
+    minibert demo ner      # named-entity recognition (minibert/commands/demo_ner.py)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from importlib import resources
 from pathlib import Path
+
+# `minibert demo NAME`: each module has add_parser(demo_subparsers) and run(args).
+DEMO_MODULES = ["minibert.commands.demo_ner"]
 
 NEW_SENTENCES = [
     "The staff were warm and the food was excellent.",
@@ -36,6 +44,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", type=Path, help="also save the fine-tuned model here (must be empty or new)")
     add_training_arguments(p, epochs=3, batch_size=32, lr=1e-4, max_length=64)
     p.set_defaults(run=run)
+    demos = p.add_subparsers(dest="demo", metavar="DEMO", title="other demos (without one: the sentiment demo)")
+    for name in DEMO_MODULES:
+        importlib.import_module(name).add_parser(demos)
 
 
 def run(args: argparse.Namespace) -> int:

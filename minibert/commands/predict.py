@@ -1,10 +1,14 @@
-"""`minibert predict`: classify texts with a fine-tuned model, one line of output per text.
+"""`minibert predict`: classify texts, or find their entities, with a fine-tuned model.
 
     minibert predict --model my-classifier --input reviews.txt     # one text per line
     echo "What a lovely day" | minibert predict --model my-classifier --input -
     minibert predict --model my-classifier --input data.csv --text-column text --json
+    echo "Angela Merkel visited Paris" | minibert predict --model my-tagger
 
-Prints `label<TAB>probability` per text, or with --json one JSON object per line.
+The model's config says what it does (`architectures`). A classifier prints
+`label<TAB>probability` per text; a tagger (BertForTokenClassification) prints one line per
+entity, `text number<TAB>entity text<TAB>type<TAB>start<TAB>end<TAB>score`, with the
+character offsets of the entity in its text. With --json: one JSON object per text.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("--quantize", choices=QUANTIZE_CHOICES,
                    help="int8: quantize the linear layers for faster CPU inference (implies --device cpu; minibert.quantization)")
+    p.add_argument("--aggregation", choices=("simple", "first", "average", "max"), default="first",
+                   help="taggers: how a word's pieces and a name's words become one entity (default: first, the "
+                   "piece a tagger trained by minibert learnt from)")
     p.set_defaults(run=run)
 
 
@@ -84,6 +91,45 @@ def load_trained_classifier(model_path: str, device: str | None, quantize: str |
     return tokenizer, model
 
 
+def is_tagger(model_path: str) -> bool:
+    """Whether config.json names BertForTokenClassification (else: a classifier, as before)."""
+    from minibert.cli import CommandError
+    from minibert.commands.evaluate import task_of
+
+    try:
+        return task_of(model_path, None) == "token-classification"
+    except CommandError:
+        return False  # no config, or one that does not say: loading it as a classifier explains
+
+
+def print_entities(args: argparse.Namespace, texts: list[str]) -> int:
+    from minibert import pipeline
+    from minibert.cli import CommandError
+    from minibert.commands.train import default_device
+    from minibert.hub import ModelNotFoundError
+
+    if args.max_length is not None or args.text_pair_column:
+        raise CommandError(f"{args.model} is a tagger: it reads each text whole (long ones in windows), "
+                           "without --max-length or --text-pair-column")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ner = pipeline("token-classification", model=args.model, device=args.device or ("cpu" if args.quantize else default_device()),
+                           batch_size=args.batch_size, aggregation_strategy=args.aggregation, quantize=args.quantize)
+    except (ModelNotFoundError, ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    # Texts longer than the model's maximum are read in windows overlapping by 32 pieces.
+    for number, (text, entities) in enumerate(zip(texts, ner(texts, stride=32)), start=1):
+        found = [{"text": text[e["start"]:e["end"]], "type": e["entity_group"], "start": e["start"], "end": e["end"],
+                  "score": round(float(e["score"]), 4)} for e in entities]
+        if args.json:
+            print(json.dumps({"text": text, "entities": found}, ensure_ascii=False))
+            continue
+        for e in found:
+            print(f"{number}\t{e['text']}\t{e['type']}\t{e['start']}\t{e['end']}\t{e['score']:.4f}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from minibert.cli import CommandError
     from minibert.inference import predict
@@ -93,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     if args.quantize and args.device not in (None, "cpu"):
         raise CommandError(f"--quantize {args.quantize} runs on the CPU only; drop --device {args.device} or --quantize")
     texts, pairs = read_texts(args)
+    if is_tagger(args.model):
+        return print_entities(args, texts)
     tokenizer, model = load_trained_classifier(args.model, args.device, args.quantize)
     if args.max_length is not None and not 2 <= args.max_length <= model.config.max_position_embeddings:
         raise CommandError(f"--max-length must be between 2 and {model.config.max_position_embeddings}, got {args.max_length}")

@@ -250,7 +250,9 @@ def _train(args: argparse.Namespace, ctx) -> int:
 
     if ctx.is_main:
         labels = f" ({len(names)} labels: {', '.join(names)})" if names else ""
+        described = task.describe_data(train_examples)
         print(f"fine-tuning {model_path} for {task.name} on {len(train_examples)} examples{labels}"
+              + (f"; {described}" if described else "")
               + (f", evaluating on {len(eval_examples)}" if eval_examples else "")
               + (f"; {ctx.world_size} processes ({args.strategy}) on {ctx.device.type}" if ctx.is_distributed else ""),
               file=sys.stderr)

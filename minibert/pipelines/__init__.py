@@ -19,10 +19,12 @@ import torch
 
 from minibert.pipelines.base import Pipeline, _parse_device
 from minibert.pipelines.text_classification import TextClassificationPipeline
+from minibert.pipelines.token_classification import TokenClassificationPipeline
 from minibert.pretrained import PreTrainedBert
 
 TASKS: dict[str, type[Pipeline]] = {
     "text-classification": TextClassificationPipeline,
+    "token-classification": TokenClassificationPipeline,
 }
 TASK_ALIASES: dict[str, str] = {
     "sentiment-analysis": "text-classification",

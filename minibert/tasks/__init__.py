@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from minibert.tasks.base import IGNORE_INDEX, MODEL_INPUTS, Feature, Task, collate
 from minibert.tasks.classification import TextClassification
+from minibert.tasks.token_classification import TokenClassification
 
-TASKS: dict[str, type[Task]] = {task.name: task for task in (TextClassification,)}
+TASKS: dict[str, type[Task]] = {task.name: task for task in (TextClassification, TokenClassification)}
 DEFAULT_TASK = TextClassification.name
 
 
@@ -24,4 +25,5 @@ def get_task(name: str) -> type[Task]:
         raise ValueError(f"unknown task {name!r}; the known tasks are: {', '.join(sorted(TASKS))}") from None
 
 
-__all__ = ["DEFAULT_TASK", "Feature", "IGNORE_INDEX", "MODEL_INPUTS", "TASKS", "Task", "TextClassification", "collate", "get_task"]
+__all__ = ["DEFAULT_TASK", "Feature", "IGNORE_INDEX", "MODEL_INPUTS", "TASKS", "Task", "TextClassification", "TokenClassification", "collate",
+           "get_task"]

@@ -107,6 +107,11 @@ class Task:
         """The label set, in id order (what id2label will hold); [] for a task without one."""
         return []
 
+    def describe_data(self, train_examples: Sequence[Any]) -> str:
+        """One line about the training data for the training log (e.g. the tagging scheme
+        found), or "" for nothing to say."""
+        return ""
+
     def model_kwargs(self, label_names: Sequence[str]) -> dict[str, Any]:
         """Keyword arguments for `model_class.from_pretrained` that configure the head."""
         if not label_names:
@@ -132,3 +137,8 @@ class Task:
         CPU; its batch padding removed for the names in `token_outputs`); `config`: the
         model's config (id2label, ...). Must return `self.metric` among its floats."""
         raise NotImplementedError
+
+    def report(self, outputs: dict[str, list[torch.Tensor]], features: Sequence[Feature], config) -> dict[str, Any]:
+        """The scores `minibert evaluate` prints: those of `compute_metrics` and whatever
+        breakdown the task has beyond flat numbers (per entity type, ...). Same arguments."""
+        return self.compute_metrics(outputs, features, config)

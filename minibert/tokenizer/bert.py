@@ -397,8 +397,9 @@ class BertTokenizer(TokenizerBase):
         return token
 
     def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
-        """Join WordPiece tokens back into text: "##" pieces glue to the previous token."""
-        return " ".join(tokens).replace(" ##", "").strip()
+        """Join WordPiece tokens back into text as transformers' tokenizer does (its WordPiece
+        decoder): "##" pieces glue to the previous token, and no space goes before . , ! ?"""
+        return decode_pieces(list(tokens))
 
     # ---- ids -> text --------------------------------------------------------------------
 
