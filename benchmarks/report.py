@@ -71,7 +71,8 @@ def targets(results: Path) -> list[dict]:
                                         ("pipeline", "minibert pipeline", 2.0, "text-classification pipeline vs transformers.pipeline"),
                                         ("tutorial train epoch", "minibert", 3.0, "the tutorial's training loop, padded to 128, import swapped"),
                                         ("tutorial predict", "minibert", 3.0, "the tutorial's prediction loop, padded to 128, import swapped")):
-        models = sorted({row["model"] for row in rows if row["config"] == config}) or ["MiniLM", "bert-base"]
+        models = sorted({row["model"] for row in rows if row.get("config") == config}) or (
+            ["all-MiniLM-L6-v2"] if config == "pipeline" else ["MiniLM", "bert-base"])
         for model in models:
             r = find(rows, config=config, variant=variant, model=model)
             add(f"issue 18: {what} ({model}{', ' + str(r['texts']) + ' texts' if r else ''})",
