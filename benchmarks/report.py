@@ -88,6 +88,10 @@ def targets(results: Path) -> list[dict]:
     r = find(rows, measure="embedding cosine to float32, minimum")
     add(f"issue 18: int8 embedding cosine to float32, minimum over {r['shape'] if r else 'real sentences'}",
         r and r["speedup_or_change"], 0.99, True, "")
+    embeddings = load(results, "embeddings_cpu")
+    r = find(embeddings["rows"], variant="minibert SentenceEncoder") if embeddings else None
+    add("issue 17: SentenceEncoder.encode throughput / sentence-transformers', 2,000 real paragraphs, 2 threads",
+        r and r["speedup_vs_sentence_transformers"], 2.0, True, "x")
     return out
 
 
@@ -110,8 +114,8 @@ def section(results: Path) -> str:
             parts.append(f"torch.compile(minibert) on issue 2's shape: speed-up {plain['median_ms'] / compiled['median_ms']:.2f}x over "
                          f"the uncompiled sdpa model (compiled {compiled['median_ms']:.0f} ms, uncompiled {plain['median_ms']:.0f} ms, medians; `--only issue2 --compile`).\n")
     for name, plot_suffixes in (("model_cpu", ["_padding"]), ("attention_cpu", ["_pad0", "_pad50", "_pad75"]),
-                                ("loading", []), ("end_to_end_cpu", [""]), ("ner_cpu", []), ("quantize_cpu", []),
-                                ("input_checks_cpu_before", []), ("input_checks_cpu", [])):
+                                ("loading", []), ("end_to_end_cpu", [""]), ("ner_cpu", []), ("embeddings_cpu", []),
+                                ("quantize_cpu", []), ("input_checks_cpu_before", []), ("input_checks_cpu", [])):
         md = results / f"{name}.md"
         if not md.is_file():
             continue
@@ -120,6 +124,9 @@ def section(results: Path) -> str:
         if data:
             settings = {k: v for k, v in data["meta"].items() if k not in ("machine",)}
             parts.append("Settings: `" + json.dumps(settings) + "`\n")
+            if machine and data["meta"]["machine"].get("cpu") != machine.get("cpu"):
+                parts.append("Measured on another machine: " + ", ".join(
+                    f"{k} {v}" for k, v in data["meta"]["machine"].items() if v is not None) + ".\n")
         for suffix in plot_suffixes:
             if (results / f"{name}{suffix}.png").is_file():
                 parts.append(f"![{name}{suffix}](results/{name}{suffix}.png)\n")

@@ -5,7 +5,7 @@
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-for script in bench_model bench_loading bench_attention bench_end_to_end bench_ner bench_quantize bench_input_checks; do
+for script in bench_model bench_loading bench_attention bench_end_to_end bench_ner bench_embeddings bench_quantize bench_input_checks; do
     echo "=== $script $(date -u +%H:%M:%S)"
     "$PY" -m "benchmarks.$script" --device cpu || echo "=== $script failed: exit $?"
 done

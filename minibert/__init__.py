@@ -37,6 +37,8 @@ from minibert.outputs import (
 )
 from minibert.tokenizer import BatchEncoding, BertTokenizer
 from minibert.pipelines import pipeline
+from minibert.sentence_encoder import SentenceEncoder
+from minibert.similarity import cos_sim, semantic_search
 from minibert.pretraining import PretrainingArguments, pretrain
 from minibert.pretraining_data import DataCollatorForLanguageModeling, PretrainingDataset
 from minibert.weights import CheckpointError
@@ -45,6 +47,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "pipeline",
+    "SentenceEncoder",
+    "cos_sim",
+    "semantic_search",
     "BertConfig",
     "BertModel",
     "BertEmbeddings",

@@ -10,6 +10,7 @@ file layout and use this one mechanism:
                                         remove .NAME.old
     recover(final, complete)        after a crash, whatever step it hit: keep the newest
                                     complete copy under the canonical NAME, remove the rest
+    check_writable(directory)       before a run trains: fail now if it could not save later
     prepare(directory, complete)    at the start of a run: recover every checkpoint in the
                                     directory and remove the temporary files that interrupted
                                     writes left (`.model.safetensors.XXXX.tmp`, ...)
@@ -30,6 +31,7 @@ import os
 import random
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -93,6 +95,30 @@ def recover(final: str | os.PathLike, complete: str) -> Path | None:
     delete(staging, complete)
     delete(previous, complete)
     return final if is_complete(final, complete) else None
+
+
+def check_writable(directory: str | os.PathLike) -> None:
+    """Raise OSError, saying why, when `directory` could not be written: before training,
+    not after an epoch's work. An existing directory gets a file written into it and removed;
+    a new one is checked against its nearest existing parent, and nothing is created."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise OSError(f"{directory} exists and is not a directory")
+    if directory.is_dir():
+        try:  # named like an interrupted atomic write, so that `prepare` removes it after a crash
+            fd, name = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=directory)
+            os.close(fd)
+            os.unlink(name)
+        except OSError as exc:
+            raise OSError(f"cannot write into {directory}: {exc.strerror}") from None
+        return
+    parent = directory.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OSError(f"cannot create {directory}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OSError(f"cannot create {directory}: {parent} is not writable")
 
 
 def prepare(directory: str | os.PathLike, complete: str) -> list[Path]:

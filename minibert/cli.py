@@ -14,6 +14,7 @@ import sys
 # Command modules, in the order `minibert --help` lists them.
 COMMAND_MODULES: list[str] = [
     "minibert.commands.embed",
+    "minibert.commands.search",
     "minibert.commands.train",
     "minibert.commands.predict",
     "minibert.commands.evaluate",
@@ -53,6 +54,7 @@ def installed_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(argv) if argv is not None else sys.argv[1:]
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -63,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"minibert {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"minibert {args.command}: interrupted", file=sys.stderr)
+        # A command that can continue says how (its `on_interrupt(args, argv)` returns a line, or None).
+        hint = getattr(args, "on_interrupt", lambda *_: None)(args, argv)
+        print(f"minibert {args.command}: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
 
 

@@ -28,6 +28,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from minibert import validation
+
 STRATEGIES = ("ddp", "fsdp")
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -52,6 +54,14 @@ class DistributedContext:
         return self.world_size > 1
 
 
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """`device` checked to exist on this machine (minibert.validation.check_device); by default
+    cuda when a GPU is there, else cpu."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return validation.check_device(device)
+
+
 def setup(device: str | torch.device | None = None, timeout: timedelta = timedelta(minutes=10)) -> DistributedContext:
     """Join the process group described by torchrun's environment variables, or return a
     single-process context when they are absent.
@@ -59,9 +69,9 @@ def setup(device: str | torch.device | None = None, timeout: timedelta = timedel
     The backend follows the device: NCCL for CUDA, Gloo for the CPU. On CUDA each process
     takes the GPU `LOCAL_RANK` (its index on its own node).
     """
+    device = resolve_device(device)
     present = [name for name in _TORCHRUN_VARIABLES if name in os.environ]
     if not present:
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         return DistributedContext(device=device)
     missing = [name for name in _TORCHRUN_VARIABLES if name not in os.environ]
     if missing:
@@ -74,9 +84,6 @@ def setup(device: str | torch.device | None = None, timeout: timedelta = timedel
     if not 0 <= rank < world_size:
         raise ValueError(f"RANK={rank} is outside 0..WORLD_SIZE-1 (WORLD_SIZE={world_size})")
 
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise ValueError(

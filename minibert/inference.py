@@ -1,8 +1,10 @@
 """Batched inference for a sequence classifier: texts in, labels and probabilities out.
 
-Texts are tokenized once, sorted by length, and cut into batches, so each batch is padded
-only to its own longest member (dynamic padding: little compute is spent on padding); the
-predictions are then put back in the order the texts came in.
+The batching is the pipelines' (minibert.pipelines.base): features sorted by length and cut
+into batches, each padded only to its own longest member, the predictions put back in the
+order the texts came in. `minibert.pipeline("text-classification", ...)` is the same model
+call with transformers' output format; this module keeps the `Prediction` objects that
+`minibert predict` and `minibert demo` print, with the multi-label rule below.
 
     single label:  p = softmax(logits), label = argmax p
     multi label:   p = sigmoid(logits), labels = those with p >= 0.5
@@ -16,8 +18,9 @@ from typing import Any, Sequence
 
 import torch
 
+from minibert.pipelines.base import Feature
+from minibert.pipelines.text_classification import TextClassificationPipeline, apply_function
 from minibert.pretrained import PreTrainedBert
-from minibert.training import Feature, collate
 
 
 @dataclass
@@ -66,28 +69,20 @@ def predict(
 
 def predict_logits(model: PreTrainedBert, features: Sequence[Feature], *, batch_size: int = 32) -> torch.Tensor:
     """(N, num_labels) float32 logits on the CPU, in the order of `features`."""
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    model.eval()  # dropout off
-    by_length = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-    logits = torch.empty(len(features), model.config.num_labels)
-    with torch.inference_mode():
-        for start in range(0, len(by_length), batch_size):
-            rows = by_length[start : start + batch_size]
-            batch = collate([{k: v for k, v in features[i].items() if k != "labels"} for i in rows], model.config.pad_token_id)
-            batch = {k: v.to(model.device) for k, v in batch.items()}
-            logits[rows] = model(**batch).logits.float().cpu()  # back to the input order
-    return logits
+    if not features:
+        return torch.empty(0, model.config.num_labels)
+    inputs = [{k: v for k, v in f.items() if k != "labels"} for f in features]
+    outputs = TextClassificationPipeline(model, tokenizer=None, batch_size=batch_size).forward_features(inputs)
+    return torch.stack([out["logits"] for out in outputs]).float()
 
 
 def to_prediction(logits: torch.Tensor, config) -> Prediction:
     names = [config.id2label[i] for i in range(config.num_labels)]
     if config.num_labels == 1 or config.problem_type == "regression":
         return Prediction(label=names[0], score=float(logits[0]))
+    probs = apply_function(logits, "default", config)  # sigmoid for multi-label, else softmax
     if config.problem_type == "multi_label_classification":
-        probs = torch.sigmoid(logits)
         on = [n for n, p in zip(names, probs.tolist()) if p >= 0.5]
         return Prediction(",".join(on), float(probs.max()), dict(zip(names, probs.tolist())))
-    probs = torch.softmax(logits, dim=-1)
     best = int(probs.argmax())
     return Prediction(names[best], float(probs[best]), dict(zip(names, probs.tolist())))

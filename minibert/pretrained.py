@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from minibert import weights
+from minibert import validation, weights
 from minibert.config import BertConfig
 from minibert.hub import ModelNotFoundError, is_local, resolve_file
 from minibert.quantization import check_quantize, quantize_linear_layers
@@ -140,7 +140,7 @@ class PreTrainedBert(nn.Module):
         """
         check_quantize(quantize)
         hub = {k: kwargs.pop(k) for k in _HUB_OPTIONS if k in kwargs}
-        device = _parse_device(device)
+        device = validation.check_device(device)
         if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
             raise ValueError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; pass only dtype")
         dtype = dtype if dtype is not None else torch_dtype
@@ -405,23 +405,6 @@ def _check_layer_count(config: BertConfig, state: dict[str, torch.Tensor]) -> No
             f"config.json says num_hidden_layers={config.num_hidden_layers} but the checkpoint has {layers} "
             "encoder layers: make config.json describe the checkpoint"
         )
-
-
-def _parse_device(device: torch.device | str | None) -> torch.device | None:
-    """Checked before anything is read, so a typo costs no loading time."""
-    if device is None:
-        return None
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device={device!r} is not a device; use 'cpu', 'cuda', 'cuda:1', 'mps', ...") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r} but torch sees no CUDA GPU; use device='cpu'")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device={str(device)!r} but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device='mps' but this machine has no usable Apple GPU; use device='cpu'")
-    return device
 
 
 def _parse_dtype(dtype: torch.dtype | str | None, checkpoint_dtype: torch.dtype | None) -> torch.dtype:

@@ -17,7 +17,15 @@ Resumable: `output_dir/last-checkpoint/` holds the weights (model.safetensors), 
 `trainer_state.pt` the optimizer, scheduler, scaler and RNG states and the data position
 (epoch, batch); minibert.checkpoints writes it whole or not at all, whenever a crash comes.
 A run that is interrupted and resumed with `resume=True` ends with the same weights as one
-that was not. When the run completes, the checkpoint is deleted unless `keep_checkpoint`.
+that was not; a checkpoint of another run (other data, labels, model or settings) or a
+damaged one is refused (minibert.resume). When the run completes, the checkpoint is deleted
+unless `keep_checkpoint`.
+
+Honest on small data: without `num_epochs` the run makes about 100 optimizer steps
+(default_epochs); a run of fewer than 50 steps, or one that ends with its training loss near
+the task's chance level, is warned about. Problems that would waste a run are found before
+it: non-finite hyper-parameters, a missing device, an unwritable output_dir; a loss that
+becomes NaN or infinite stops it before that step is applied.
 
 Several processes: launched with torchrun and given `ctx=minibert.distributed.setup()`, each
 process trains the model (wrapped in DDP, or sharded by FSDP) on its share of every batch; a step with
@@ -37,7 +45,6 @@ padding) and leaves the metadata out (minibert.tasks.base).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
@@ -45,27 +52,34 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from minibert import checkpoints, distributed, weights
+from minibert import checkpoints, distributed
 from minibert.distributed import DistributedContext
 from minibert.pretrained import PreTrainedBert
 from minibert.progress import Progress
+from minibert.resume import (
+    LAST_CHECKPOINT,
+    STATE_JSON,
+    check_same_run,
+    describe_run,
+    find_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from minibert.tasks import DEFAULT_TASK, Feature, Task, collate, get_task
 
-LAST_CHECKPOINT = "last-checkpoint"
-STATE_FILE = "trainer_state.pt"
-STATE_JSON = "trainer_state.json"
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
 @dataclass
 class TrainingArguments:
     output_dir: str | os.PathLike | None = None  # where the best model and the last checkpoint go
-    num_epochs: int = 3
+    num_epochs: int | None = None  # None: from the data size (default_epochs): about 100 optimizer steps, 3 to 50 epochs
     batch_size: int = 16  # per process: a step sees batch_size x processes x gradient_accumulation_steps examples
     eval_batch_size: int = 64
     learning_rate: float = 5e-5
@@ -87,20 +101,51 @@ class TrainingArguments:
     def __post_init__(self) -> None:
         for name in ("num_epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "save_steps"):
             value = getattr(self, name)
-            if name == "save_steps" and value is None:
+            if name in ("num_epochs", "save_steps") and value is None:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainingArguments.{name} must be a positive integer, got {value!r}")
+        # inf or nan would train to a NaN model and save it: refused here, before any step.
+        for name in ("learning_rate", "weight_decay", "warmup_ratio", "max_grad_norm"):
+            value = getattr(self, name)
+            if name == "max_grad_norm" and value is None:
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"TrainingArguments.{name} must be a finite number, got {value!r}")
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+            raise ValueError(f"TrainingArguments.learning_rate must be positive, got {self.learning_rate!r}")
         if not 0 <= self.warmup_ratio <= 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio!r}")
+            raise ValueError(f"TrainingArguments.warmup_ratio must be in [0, 1], got {self.warmup_ratio!r}")
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            raise ValueError(f"TrainingArguments.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"TrainingArguments.max_grad_norm must be positive (or None: no clipping), got {self.max_grad_norm!r}")
         if self.strategy not in distributed.STRATEGIES:
-            raise ValueError(f"strategy must be one of {distributed.STRATEGIES}, got {self.strategy!r}")
+            raise ValueError(f"TrainingArguments.strategy must be one of {distributed.STRATEGIES}, got {self.strategy!r}")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+            raise ValueError(f"TrainingArguments.mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+        if self.device is not None:
+            distributed.resolve_device(self.device)  # a bad name or a missing GPU: said now, not at the first batch
+
+
+# Small data: fine-tuning needs optimizer steps, not epochs. A run whose number of epochs is
+# not given makes at least AUTO_STEPS steps (3 to MAX_AUTO_EPOCHS epochs); any run of fewer
+# than FEW_STEPS steps, or that ends with a training loss above NEAR_CHANCE x the task's
+# chance level, gets a warning that says what to change.
+AUTO_STEPS, MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 100, 3, 50
+FEW_STEPS = 50
+NEAR_CHANCE = 0.8
+
+
+def default_epochs(steps_per_epoch: int) -> int:
+    """The number of epochs of a run that does not set one: enough for AUTO_STEPS optimizer
+    steps, at least 3 (the usual recipe, which large data sets reach anyway) and at most 50."""
+    return min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch)))
+
+
+# The settings that shape the optimisation: a resume with other values is another run.
+RUN_SETTINGS = ("num_epochs", "batch_size", "gradient_accumulation_steps", "learning_rate", "weight_decay",
+                "warmup_ratio", "max_grad_norm", "mixed_precision", "seed", "metric")
 
 
 @dataclass
@@ -181,8 +226,11 @@ def train(
     *,
     task: Task | str | None = None,
     resume: bool = False,
+    force_resume: bool = False,
+    run_info: dict[str, Any] | None = None,
     on_step: Callable[[int], None] | None = None,
     save_model: Callable[[Path], None] | None = None,
+    log: Callable[[str], None] | None = None,
     ctx: DistributedContext | None = None,
 ) -> TrainingResult:
     """Fine-tune `model` in place; see the module docstring for the recipe.
@@ -191,8 +239,15 @@ def train(
     there with `save_pretrained` after each epoch, together with whatever `save_model(dir)`
     adds (the CLI saves the tokenizer), and `last-checkpoint/` is written for resuming (and
     deleted when the run completes, unless `args.keep_checkpoint`).
-    `on_step(global_step)` is called after each optimizer step. `task`: a minibert.tasks.Task
-    (or its name) that pads the batches and scores the dev set; default: text classification.
+    Each checkpoint records what identifies the run (minibert.resume.describe_run: the task,
+    model config and labels, a hash of the features, the settings of RUN_SETTINGS, and
+    `run_info`, any JSON-ready facts the caller adds); `resume=True` refuses a checkpoint of
+    another run, listing the differences, unless `force_resume=True`.
+    `on_step(global_step)` is called after each optimizer step. `log(line)` receives the
+    loop's messages (where a resume continues, each epoch's scores, advice about the run);
+    default: printed to stderr. Only rank 0 logs; the per-epoch scores only with `args.progress`.
+    `task`: a minibert.tasks.Task (or its name) that pads the batches and scores the dev set;
+    default: text classification.
 
     `ctx` (from `minibert.distributed.setup()` under torchrun): train on several processes.
     Every process passes the same features; each optimizer step takes the next
@@ -213,29 +268,39 @@ def train(
         raise ValueError("mixed_precision='fp16' needs a CUDA device; use 'bf16' on the CPU")
     out_dir = Path(args.output_dir) if args.output_dir is not None else None
     checkpoint_dir = out_dir / LAST_CHECKPOINT if out_dir is not None else None
+    say = (log or _print) if ctx.is_main else (lambda line: None)
     if out_dir is not None:
-        if ctx.is_main:  # finish or undo what a crashed run left half-written
-            checkpoints.prepare(out_dir, STATE_JSON)
-        distributed.barrier(ctx)
+        prepare_output_dir(out_dir, ctx)
+    global_batch = args.batch_size * world
+    batches_per_epoch = math.ceil(len(train_features) / global_batch)
+    steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
+    args = plan_epochs(args, len(train_features), global_batch, steps_per_epoch, say if not resume else lambda line: None)
+    total_steps = steps_per_epoch * args.num_epochs
+    run = describe_run(model, task.name, {k: getattr(args, k) for k in RUN_SETTINGS}, train_features, eval_features,
+                       run_info) if out_dir is not None else None
     if resume:
         checkpoint_dir = find_checkpoint(out_dir)
+        changed = check_same_run(checkpoint_dir, run, force_resume)
+        if changed:
+            say(f"resuming although this run differs from the checkpoint's (forced): {'; '.join(changed)}")
     pad_id = args.pad_token_id if args.pad_token_id is not None else model.config.pad_token_id
     show = args.progress and ctx.is_main
 
     seed_everything(args.seed + ctx.rank)  # the same order everywhere (epoch_order), different dropout per rank
     wrapped = distributed.wrap_model(model, ctx, args.strategy)
-    global_batch = args.batch_size * world
-    batches_per_epoch = math.ceil(len(train_features) / global_batch)
-    steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
-    total_steps = steps_per_epoch * args.num_epochs
     optimizer = make_optimizer(wrapped, args.learning_rate, args.weight_decay)
     scheduler = linear_schedule(optimizer, round(args.warmup_ratio * total_steps), total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=args.mixed_precision == "fp16")
     result = TrainingResult()
     position = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "loss_count": 0}
     if resume:
-        position = load_checkpoint(checkpoint_dir, wrapped, optimizer, scheduler, scaler, result, ctx)
+        position = load_checkpoint(checkpoint_dir, wrapped, optimizer, scheduler, scaler, result, ctx,
+                                   args.num_epochs, batches_per_epoch)
     start_epoch, start_batch = position["epoch"], position["batch"]
+    if resume:
+        where = (f"epoch {start_epoch + 1}/{args.num_epochs}, batch {start_batch + 1}/{batches_per_epoch}"
+                 if start_epoch < args.num_epochs else "the end of the last epoch: nothing is left to train")
+        say(f"resuming from {checkpoint_dir} after optimizer step {result.global_step}: continuing at {where}")
     best_in_memory = None  # without an output_dir, the best weights are kept here
 
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.mixed_precision)
@@ -249,51 +314,62 @@ def train(
             result.history.append({"epoch": epoch + 1})
         group: list[list[Feature]] = []
         all_batches = list(batches(train_features, global_batch, order))
-        for index in range(start_batch, batches_per_epoch):
-            group.append(all_batches[index])
-            last = index == batches_per_epoch - 1
-            if len(group) < args.gradient_accumulation_steps and not last:
-                continue
-            # One optimizer step over the group's batches, all processes together; each loss is
-            # weighted by its share of the step's examples, so accumulating k batches on n
-            # processes equals one batch k * n times larger. (DDP and FSDP average the
-            # processes' gradients, hence the factor `world`.)
-            n_examples = sum(len(b) for b in group)
-            step_loss = torch.zeros(2, dtype=torch.float64)  # (loss * examples, examples) of this process
-            for i, global_features in enumerate(group):
-                features = global_features[ctx.rank :: world]
-                weight = len(features) / n_examples * world
-                if not features:  # fewer examples than processes: join the backward with weight 0
-                    features = global_features[:1]
-                    weight = 0.0
-                batch = {k: v.to(device) for k, v in task.collate(features, pad_id).items()}
-                with distributed.gradient_sync(wrapped, enabled=i == len(group) - 1):
-                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                        loss = wrapped(**batch).loss
-                    scaler.scale(loss * weight).backward()
-                if weight:
-                    step_loss += torch.tensor([loss.item() * len(features), len(features)], dtype=torch.float64)
-            if args.max_grad_norm is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            result.global_step += 1
-            step_loss = distributed.all_reduce_sum(step_loss, ctx)
-            loss_sum += step_loss[0].item()
-            loss_count += int(step_loss[1].item())
-            examples_seen += n_examples
-            rate = examples_seen / max(time.perf_counter() - epoch_start, 1e-9)
-            progress.update(len(group), f"loss {loss_sum / loss_count:.4f}  lr {scheduler.get_last_lr()[0]:.2e}  "
-                                        f"{rate:.1f} examples/s")
-            group = []
-            if on_step is not None:
-                on_step(result.global_step)
-            if checkpoint_dir is not None and not last and args.save_steps and result.global_step % args.save_steps == 0:
-                save_checkpoint(wrapped, distributed.full_state_dict(wrapped), optimizer, scheduler, scaler, checkpoint_dir,
-                                result, {"epoch": epoch, "batch": index + 1, "loss_sum": loss_sum, "loss_count": loss_count}, ctx)
+        try:
+            for index in range(start_batch, batches_per_epoch):
+                group.append(all_batches[index])
+                last = index == batches_per_epoch - 1
+                if len(group) < args.gradient_accumulation_steps and not last:
+                    continue
+                # One optimizer step over the group's batches, all processes together; each loss is
+                # weighted by its share of the step's examples, so accumulating k batches on n
+                # processes equals one batch k * n times larger. (DDP and FSDP average the
+                # processes' gradients, hence the factor `world`.)
+                n_examples = sum(len(b) for b in group)
+                step_loss = torch.zeros(2, dtype=torch.float64)  # (loss * examples, examples) of this process
+                for i, global_features in enumerate(group):
+                    features = global_features[ctx.rank :: world]
+                    weight = len(features) / n_examples * world
+                    if not features:  # fewer examples than processes: join the backward with weight 0
+                        features = global_features[:1]
+                        weight = 0.0
+                    batch = {k: v.to(device) for k, v in task.collate(features, pad_id).items()}
+                    with distributed.gradient_sync(wrapped, enabled=i == len(group) - 1):
+                        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                            loss = wrapped(**batch).loss
+                        scaler.scale(loss * weight).backward()
+                    if weight:
+                        step_loss += torch.tensor([loss.item() * len(features), len(features)], dtype=torch.float64)
+                step_loss = distributed.all_reduce_sum(step_loss, ctx)  # (the same on every process)
+                if not math.isfinite(step_loss[0].item()):
+                    raise FloatingPointError(
+                        f"the training loss became {step_loss[0].item()} at optimizer step {result.global_step + 1} "
+                        f"(epoch {epoch + 1}): training stopped before applying that step, and saved nothing after it. "
+                        f"The learning rate is probably too high: lower TrainingArguments.learning_rate ({args.learning_rate:g})"
+                    )
+                if args.max_grad_norm is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(wrapped.parameters(), args.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+                result.global_step += 1
+                loss_sum += step_loss[0].item()
+                loss_count += int(step_loss[1].item())
+                examples_seen += n_examples
+                rate = examples_seen / max(time.perf_counter() - epoch_start, 1e-9)
+                progress.update(len(group), f"loss {loss_sum / loss_count:.4f}  lr {scheduler.get_last_lr()[0]:.2e}  "
+                                            f"{rate:.1f} examples/s")
+                group = []
+                if on_step is not None:
+                    on_step(result.global_step)
+                if checkpoint_dir is not None and not last and args.save_steps and result.global_step % args.save_steps == 0:
+                    save_checkpoint(wrapped, distributed.full_state_dict(wrapped), optimizer, scheduler, scaler, checkpoint_dir,
+                                    result, {"epoch": epoch, "batch": index + 1, "loss_sum": loss_sum, "loss_count": loss_count},
+                                    ctx, run)
+        except BaseException:  # an error or Ctrl-C: the bar ends here, before the message about it
+            progress.close(summary=False)
+            raise
         progress.close()
         start_batch = 0
         result.epoch = epoch + 1
@@ -309,7 +385,8 @@ def train(
             improved = result.best_metric is None or is_better(metric, scores, result)
             if improved:
                 result.best_metric, result.best_loss, result.best_epoch = scores[metric], scores.get("loss"), epoch + 1
-            _log(show, "  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
+            if show:
+                say("  ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch") + (" (best)" if improved else ""))
         else:
             improved = True
         if out_dir is not None:
@@ -317,7 +394,7 @@ def train(
             if improved:
                 save_best(wrapped, model_state, out_dir, save_model, ctx)
             save_checkpoint(wrapped, model_state, optimizer, scheduler, scaler, checkpoint_dir, result,
-                            {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "loss_count": 0}, ctx)
+                            {"epoch": epoch + 1, "batch": 0, "loss_sum": 0.0, "loss_count": 0}, ctx, run)
         elif improved and eval_features and args.load_best_at_end:
             best_in_memory = {k: v.clone() for k, v in distributed.full_state_dict(wrapped).items()}
     if args.load_best_at_end and eval_features and result.best_epoch != result.epoch:
@@ -329,8 +406,54 @@ def train(
         if ctx.is_main:  # the run is complete: nothing to resume, and the optimizer state is large
             checkpoints.remove(checkpoint_dir, STATE_JSON)
         distributed.barrier(ctx)
+    warn_if_near_chance(result, args, task, train_features, model.config, say)
     model.eval()
     return result
+
+
+def prepare_output_dir(out_dir: Path, ctx: DistributedContext) -> None:
+    """Before any training: rank 0, which writes, checks it can write `out_dir` and finishes or
+    undoes what a crashed run left there; every process stops if it cannot (none waits)."""
+    problem = None
+    if ctx.is_main:
+        try:
+            checkpoints.check_writable(out_dir)
+            checkpoints.prepare(out_dir, STATE_JSON)
+        except OSError as exc:
+            problem = f"TrainingArguments.output_dir: {exc}"
+    problem = distributed.gather_objects(problem, ctx)[0]
+    if problem is not None:
+        raise OSError(problem)
+
+
+def plan_epochs(args: TrainingArguments, num_examples: int, global_batch: int, steps_per_epoch: int,
+                say: Callable[[str], None]) -> TrainingArguments:
+    """`args` with num_epochs chosen from the data size when it is None (default_epochs), and
+    a warning when the run makes too few optimizer steps to get far, saying what to change."""
+    if args.num_epochs is None:
+        args = dataclasses.replace(args, num_epochs=default_epochs(steps_per_epoch))
+        say(f"TrainingArguments.num_epochs not set: {args.num_epochs} epochs of {steps_per_epoch} optimizer steps "
+            f"for {num_examples} training examples")
+    total_steps = steps_per_epoch * args.num_epochs
+    if total_steps < FEW_STEPS:
+        say(f"warning: this run makes only {total_steps} optimizer steps ({num_examples} examples in batches of "
+            f"{global_batch * args.gradient_accumulation_steps}, {args.num_epochs} epochs), and fine-tuning rarely gets "
+            f"far in fewer than {FEW_STEPS}: raise TrainingArguments.num_epochs (e.g. to "
+            f"{default_epochs(steps_per_epoch)}), lower TrainingArguments.batch_size, or add training data")
+    return args
+
+
+def warn_if_near_chance(result: TrainingResult, args: TrainingArguments, task: Task, train_features, config,
+                        say: Callable[[str], None]) -> None:
+    """A run that ends with its training loss still near the task's chance level has learnt
+    next to nothing, whatever its dev score says: say so, and what to change."""
+    chance = task.chance_loss(train_features, config)
+    loss = result.history[-1].get("train_loss") if result.history else None
+    if chance is not None and loss is not None and loss > NEAR_CHANCE * chance:
+        say(f"warning: the final training loss {loss:.3f} is still near chance level ({chance:.3f}, the loss of a model "
+            f"that has learnt nothing): it has barely learnt the task. Train longer "
+            f"(TrainingArguments.num_epochs, now {args.num_epochs}) or with a higher TrainingArguments.learning_rate "
+            f"(now {args.learning_rate:g}), and check that the labels follow from the texts")
 
 
 def resolve_task(task: Task | str | None) -> Task:
@@ -421,83 +544,9 @@ def evaluate(
 
 
 # ---------------------------------------------------------------------------------------
-# Checkpoints: weights as safetensors, the rest as tensors and plain data (weights_only loads)
-# ---------------------------------------------------------------------------------------
-
-
-def save_checkpoint(model, model_state: dict[str, torch.Tensor], optimizer, scheduler, scaler, directory: Path,
-                    result: TrainingResult, position: dict, ctx: DistributedContext) -> None:
-    """Write the whole checkpoint (minibert.checkpoints.save: a crash leaves the previous one or
-    this one, never new weights with old state; trainer_state.json, written last, marks it
-    complete). `model_state`: distributed.full_state_dict(model). Every process takes part
-    (its random generators are saved too); rank 0 writes."""
-    optimizer_state = distributed.full_optimizer_state_dict(model, optimizer)
-    rng_states = distributed.gather_objects(checkpoints.rng_state(ctx.device), ctx)
-    if ctx.is_main:
-        state = {
-            "optimizer": optimizer_state,
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": rng_states,  # one per process
-            "position": position,
-            "result": dataclasses.asdict(result),
-        }
-        summary = {**position, "world_size": ctx.world_size, **dataclasses.asdict(result)}
-
-        def write(staging: Path) -> None:
-            distributed.unwrap_model(model).save_pretrained(staging, state_dict=model_state)
-            weights.atomic_write_bytes(staging / STATE_FILE, lambda tmp: torch.save(state, tmp))
-            weights.atomic_write_text(staging / STATE_JSON, json.dumps(summary, indent=2) + "\n")
-
-        checkpoints.save(directory, write, complete=STATE_JSON)
-    distributed.barrier(ctx)
-
-
-def find_checkpoint(out_dir: Path | None) -> Path:
-    """`out_dir/last-checkpoint/` when it is complete (checkpoints.prepare has already put the
-    newest complete copy there, whatever step of a save a crash interrupted)."""
-    if out_dir is not None and checkpoints.is_complete(out_dir / LAST_CHECKPOINT, STATE_JSON):
-        return out_dir / LAST_CHECKPOINT
-    raise FileNotFoundError(f"resume=True but there is no checkpoint to resume from in {out_dir}")
-
-
-def load_weights(model: torch.nn.Module, directory: Path) -> None:
-    """Copy a saved model's weights into `model`'s existing parameters, which an optimizer
-    made before keeps pointing at. Under DDP or FSDP every process calls it and keeps its part."""
-    inner = distributed.unwrap_model(model)
-    state = weights.read_safetensors(directory / weights.WEIGHTS_NAME)
-    state = weights.normalize_checkpoint_keys(state, inner.backbone_prefix)
-    expected = {k: v.shape for k, v in inner.state_dict().items()}
-    ours, missing, _ = weights.from_checkpoint_state(state, inner.checkpoint_key_map(), expected)
-    if missing:
-        raise weights.CheckpointError(f"{directory} lacks {len(missing)} weights of this model, e.g. {missing[0]}")
-    distributed.load_full_state_dict(model, ours)
-
-
-def load_checkpoint(directory: Path, model, optimizer, scheduler, scaler, result: TrainingResult,
-                    ctx: DistributedContext) -> dict:
-    """Restore everything save_checkpoint wrote; returns the data position to continue from."""
-    state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
-    if len(state["rng"]) != ctx.world_size:
-        raise ValueError(
-            f"{directory} was written by {len(state['rng'])} process(es) but this run has {ctx.world_size}: "
-            "an exact resume needs the same number (the batches are split by process)"
-        )
-    load_weights(model, directory)
-    distributed.load_full_optimizer_state_dict(model, optimizer, state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    scaler.load_state_dict(state["scaler"])
-    checkpoints.set_rng_state(state["rng"][ctx.rank], ctx.device)
-    for key, value in state["result"].items():
-        setattr(result, key, value)
-    return state["position"]
-
-
-# ---------------------------------------------------------------------------------------
 # Log lines
 # ---------------------------------------------------------------------------------------
 
 
-def _log(enabled: bool, message: str) -> None:
-    if enabled:
-        print(message, file=sys.stderr)
+def _print(line: str) -> None:
+    print(line, file=sys.stderr)

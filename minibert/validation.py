@@ -21,6 +21,25 @@ import torch
 from minibert.config import BertConfig
 
 
+def check_device(device: torch.device | str | None) -> torch.device | None:
+    """`device` as a torch.device that this machine has (None stays None): a name torch does not
+    know, or a GPU that is not there, is a ValueError now, not at the first tensor moved there.
+    (from_pretrained, TrainingArguments and the commands' --device all check through here.)"""
+    if device is None:
+        return None
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not a device; use 'cpu', 'cuda', 'cuda:1', 'mps', ...") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} but torch sees no CUDA GPU; use device='cpu'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r} but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' but this machine has no usable Apple GPU; use device='cpu'")
+    return device
+
+
 def check_packed_inputs(
     config: BertConfig,
     input_ids: torch.Tensor,

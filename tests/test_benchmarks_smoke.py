@@ -130,3 +130,17 @@ def test_bench_ner_quick(tmp_path):
     data = read(tmp_path, "ner_cpu_quick")
     assert {row["library"] for row in data["rows"]} == {"minibert", "transformers"}
     assert all(row["same_output"] is True and row["texts_per_s"] > 0 for row in data["rows"])
+
+
+@pytest.mark.slow
+def test_bench_embeddings_quick(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    from benchmarks import bench_embeddings
+
+    assert bench_embeddings.main(["--quick", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    data = read(tmp_path, "embeddings_cpu_quick")
+    assert {row["variant"] for row in data["rows"]} == {"minibert SentenceEncoder", "sentence-transformers"}
+    assert data["meta"]["min_cosine"] >= 0.99999
+    for row in data["rows"]:
+        assert row["sentences_per_s"] > 0 and row["speedup_vs_sentence_transformers"] > 0
+        assert row["tokenize_s"] > 0 and row["encode_s"] > 0 and row["pool_s"] > 0

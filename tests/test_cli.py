@@ -57,7 +57,13 @@ def train_args(files, out, **changes):
     ({"--train": "blank_text.csv"}, "line 3: the 'text' column is empty"),
     ({}, "has a config.json but no weights"),
     ({"--dist-timeout": "0"}, "--dist-timeout must be a positive number of seconds, got 0.0"),
-], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout"])
+    ({"--lr": "inf"}, "--lr must be a finite number, got inf"),
+    ({"--device": "bogus"}, "device='bogus' is not a device; use 'cpu', 'cuda'"),
+    ({"--device": "cuda:99"}, "device='cuda:99' but torch sees"),
+    ({"--max-length": "1000"}, "--max-length must be between 2 and 32 (the model's maximum), got 1000"),
+    ({"--max-length": "1"}, "--max-length must be at least 2 ([CLS] and [SEP]), got 1"),
+], ids=["missing-file", "missing-column", "empty", "dev-only-label", "empty-text", "no-weights", "dist-timeout",
+        "lr-inf", "device-bogus", "device-missing-gpu", "max-length-above-the-model", "max-length-1"])
 def test_train_bad_input_is_one_line_and_exit_2(capsys, files, tmp_path, changes, message):
     changes = {k: (str(files / v) if k in ("--train", "--eval") and v != "missing.csv" else v) for k, v in changes.items()}
     code, err = run_cli(capsys, *train_args(files, tmp_path / "out", **changes))
@@ -73,6 +79,34 @@ def test_train_refuses_a_non_empty_out_and_keeps_its_files(capsys, files, tmp_pa
     code, err = run_cli(capsys, *train_args(files, out, **{"--model": str(files / "backbone")}))
     assert code == 2 and "exists and is not empty" in err and "--overwrite" in err
     assert (out / "notes.txt").read_text() == "keep me" and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_train_refuses_an_out_it_could_not_write_before_loading_anything(capsys, files, tmp_path):
+    """Found before the model is loaded (the model here has no weights, which would be the
+    error otherwise), not when the first epoch's model is saved."""
+    code, err = run_cli(capsys, *train_args(files, files / "train.csv"))
+    assert code == 2 and err == f"minibert train: error: --out {files / 'train.csv'} exists and is not a directory\n"
+    code, err = run_cli(capsys, *train_args(files, files / "train.csv" / "run"))
+    assert code == 2 and err == (f"minibert train: error: --out: cannot create {files / 'train.csv' / 'run'}: "
+                                 f"{files / 'train.csv'} is not a directory\n")
+
+
+@pytest.mark.parametrize("device,message", [("bogus", "device='bogus' is not a device"), ("cuda:99", "device='cuda:99' but torch sees")])
+def test_predict_and_pretrain_refuse_a_device_there_is_not_in_one_line(capsys, files, tmp_path, device, message):
+    (tmp_path / "t.txt").write_text("hello\n")
+    code, err = run_cli(capsys, "predict", "--model", str(files / "backbone"), "--input", str(tmp_path / "t.txt"), "--device", device)
+    assert code == 2 and err.startswith("minibert predict: error: ") and message in err and err.count("\n") == 1
+    code, err = run_cli(capsys, "pretrain", "--corpus", str(files / "train.csv"), "--out", str(tmp_path / "p"),
+                        "--tokenizer", str(files / "backbone"), "--device", device)
+    assert code == 2 and err.startswith("minibert pretrain: error: ") and message in err and err.count("\n") == 1
+
+
+def test_pretrain_refuses_an_out_that_is_a_file_before_training(capsys, files, tmp_path):
+    (tmp_path / "a-file").write_text("keep me")
+    code, err = run_cli(capsys, "pretrain", "--corpus", str(files / "train.csv"), "--out", str(tmp_path / "a-file"),
+                        "--tokenizer", str(files / "backbone"), "--config", "tiny", "--max-steps", "1")
+    assert code == 2 and err == f"minibert pretrain: error: --out {tmp_path / 'a-file'} exists and is not a directory\n"
+    assert (tmp_path / "a-file").read_text() == "keep me"
 
 
 def test_predict_bad_input(capsys, files, tmp_path):
@@ -188,6 +222,25 @@ def test_train_refuses_an_option_of_another_task(capsys, files, tmp_path):
     assert code == 2
     assert err == "minibert train: error: --tags-column is an option of --task token-classification, not of --task text-classification\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_train_warns_about_a_run_too_short_to_learn_in_its_own_flags(capsys, tmp_path):
+    """The README recipe's trap on small data: a few optimizer steps, a loss still at chance
+    level. Both are said, with the flags to change."""
+    words = "good bad the film".split()
+    model_dir = tmp_path / "tiny"
+    model_dir.mkdir()
+    (model_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    torch.manual_seed(0)
+    BertModel(BertConfig(**{**TINY, "vocab_size": 5 + len(words)})).save_pretrained(model_dir)
+    (tmp_path / "train.csv").write_text("text,label\n" + "the film good,pos\nthe film bad,neg\n" * 5)
+    code = main(["train", "--model", str(model_dir), "--train", str(tmp_path / "train.csv"), "--out", str(tmp_path / "out"),
+                 "--epochs", "3"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert ("warning: this run makes only 3 optimizer steps (10 examples in batches of 16, 3 epochs), and fine-tuning "
+            "rarely gets far in fewer than 50: raise --epochs (e.g. to 50), lower --batch-size, or add training data") in err
+    assert "warning: the final training loss 0.6" in err and "Train longer (--epochs, now 3) or with a higher --lr (now 5e-05)" in err
 
 
 def test_version_prints_the_installed_version(capsys):

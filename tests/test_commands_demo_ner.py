@@ -21,7 +21,7 @@ def test_demo_ner_is_a_subcommand_and_demo_alone_is_the_sentiment_demo():
     args = build_parser().parse_args(["demo", "ner", "--epochs", "2"])
     assert args.run is demo_ner.run and args.epochs == 2 and args.batch_size == 16
     args = build_parser().parse_args(["demo", "--epochs", "2"])
-    assert args.run is demo.run and args.epochs == 2 and args.batch_size == 32
+    assert args.run is demo.run and args.epochs == 2 and args.batch_size == 8  # the sentiment demo's own default
 
 
 def test_the_baseline_gives_each_word_its_most_frequent_training_tag():

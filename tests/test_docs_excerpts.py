@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Each page with checked excerpts, and how many it has at least (so a broken pattern that
 # finds none fails instead of passing vacuously).
-PAGES = {"architecture.md": 10, "tokenizer.md": 4, "heads_and_training.md": 6, "token_classification.md": 4}
+PAGES = {"architecture.md": 10, "tokenizer.md": 4, "heads_and_training.md": 6, "token_classification.md": 4, "pipelines.md": 4, "embeddings.md": 4}
 
 
 def excerpts(page: str) -> list[tuple[str | None, str]]:

@@ -123,3 +123,15 @@ def test_metrics_that_are_not_numbers_are_refused_with_the_name_of_the_metric():
     model = BertForQuestionAnswering(BertConfig(**TINY))
     with pytest.raises(TypeError, match="'per_type' is a dict; flatten it"):
         evaluate(model, span_features(), task=Nested())
+
+
+def test_the_chance_level_of_text_classification_is_ln_num_labels_for_classes_only():
+    import math
+
+    task = TextClassification()
+    config = BertConfig(**TINY, id2label={0: "a", 1: "b", 2: "c"})
+    assert task.chance_loss([{"input_ids": [2, 3], "labels": 1}], config) == pytest.approx(math.log(3))
+    assert task.chance_loss([{"input_ids": [2, 5, 3], "labels": [-100, 2, -100]}], config) == pytest.approx(math.log(3))
+    assert task.chance_loss([{"input_ids": [2, 3], "labels": 0.5}], BertConfig(**TINY, id2label={0: "score"})) is None  # regression
+    assert task.chance_loss([{"input_ids": [2, 3], "labels": [1.0, 0.0, 1.0]}], config) is None  # multi-label
+    assert Task().chance_loss([], config) is None  # a task without one

@@ -12,9 +12,8 @@ import torch
 
 from conftest import DEVICES
 from minibert import BertConfig, BertForSequenceClassification, BertForTokenClassification
+from minibert.resume import LAST_CHECKPOINT, STATE_FILE
 from minibert.training import (
-    LAST_CHECKPOINT,
-    STATE_FILE,
     TrainingArguments,
     collate,
     evaluate,
@@ -134,7 +133,7 @@ def test_resume_with_another_number_of_processes_is_a_clear_error(tmp_path):
     state["rng"] = state["rng"] * 2  # as if written by 2 processes
     torch.save(state, state_file)
     with pytest.raises(ValueError, match="written by 2 process\\(es\\) but this run has 1"):
-        train(tiny_model(), toy_features(4), TrainingArguments(output_dir=tmp_path, num_epochs=2, progress=False), resume=True)
+        train(tiny_model(), toy_features(4), TrainingArguments(output_dir=tmp_path, num_epochs=1, progress=False), resume=True)
 
 
 def test_gradient_accumulation_equals_one_larger_batch():
@@ -279,3 +278,75 @@ def test_the_resume_checkpoint_is_deleted_when_the_run_completes_unless_kept(tmp
     train(tiny_model(), data, TrainingArguments(output_dir=tmp_path / "b", num_epochs=1, keep_checkpoint=True, progress=False),
           eval_features=data)
     assert (tmp_path / "b" / LAST_CHECKPOINT / STATE_FILE).is_file()
+
+
+@pytest.mark.parametrize("name,value", [("learning_rate", float("inf")), ("learning_rate", float("nan")),
+                                        ("weight_decay", float("inf")), ("max_grad_norm", float("inf")),
+                                        ("warmup_ratio", float("nan"))])
+def test_non_finite_hyper_parameters_are_rejected(name, value):
+    with pytest.raises(ValueError, match=f"TrainingArguments.{name} must be a finite number, got {value}"):
+        TrainingArguments(**{name: value})
+
+
+def test_a_loss_that_becomes_nan_stops_the_run_with_a_clear_error_and_saves_no_model(tmp_path):
+    model = tiny_model()
+
+    def poison(step):  # what a far too high learning rate does after a few steps
+        if step == 2:
+            with torch.no_grad():
+                model.classifier.weight.fill_(float("nan"))
+
+    with pytest.raises(FloatingPointError, match=r"loss became nan at optimizer step 3 \(epoch 1\).*learning_rate \(0.001\)"):
+        train(model, toy_features(20), TrainingArguments(output_dir=tmp_path, num_epochs=1, batch_size=4, learning_rate=1e-3,
+                                                         progress=False), eval_features=toy_features(4), on_step=poison)
+    assert not (tmp_path / "model.safetensors").exists() and not (tmp_path / LAST_CHECKPOINT).exists()
+
+
+def test_an_output_dir_that_cannot_be_written_fails_before_the_first_step(tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    steps = []
+    for out, message in [(tmp_path / "a-file", "exists and is not a directory"),
+                         (tmp_path / "a-file" / "run", "a-file is not a directory")]:
+        with pytest.raises(OSError, match=message):
+            train(tiny_model(), toy_features(8), TrainingArguments(output_dir=out, num_epochs=1, batch_size=4, progress=False),
+                  on_step=steps.append)
+    assert steps == []
+
+
+
+def test_unset_epochs_are_chosen_from_the_data_size_for_about_100_steps():
+    from minibert.training import default_epochs
+
+    # steps per epoch -> epochs: 100 steps, at least the usual 3 epochs, at most 50
+    assert [default_epochs(s) for s in (1, 2, 3, 8, 33, 34, 100, 5000)] == [50, 50, 34, 13, 4, 3, 3, 3]
+
+
+def test_a_small_data_set_without_epochs_trains_for_100_steps_and_says_so():
+    lines = []
+    result = train(tiny_model(), toy_features(12), TrainingArguments(batch_size=8, learning_rate=1e-2, progress=False),
+                   log=lines.append)
+    assert (result.epoch, result.global_step) == (50, 100)
+    assert lines == ["TrainingArguments.num_epochs not set: 50 epochs of 2 optimizer steps for 12 training examples"]
+
+
+def test_a_run_of_few_steps_is_warned_about_saying_what_to_change():
+    """The README recipe on 30 examples: batch 16, 3 epochs = 6 optimizer steps."""
+    lines = []
+    train(tiny_model(), toy_features(30), TrainingArguments(num_epochs=3, batch_size=16, progress=False), log=lines.append)
+    assert lines[0] == ("warning: this run makes only 6 optimizer steps (30 examples in batches of 16, 3 epochs), and "
+                        "fine-tuning rarely gets far in fewer than 50: raise TrainingArguments.num_epochs (e.g. to 50), "
+                        "lower TrainingArguments.batch_size, or add training data")
+
+
+def test_a_run_that_ends_near_chance_level_is_warned_about_and_one_that_learnt_is_not():
+    data = toy_features(8)
+    lines = []
+    train(tiny_model(), data, TrainingArguments(num_epochs=60, batch_size=8, learning_rate=1e-7, progress=False),
+          log=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("warning: the final training loss 0.6")
+    assert "near chance level (0.693, the loss of a model that has learnt nothing)" in lines[0]
+    assert "TrainingArguments.num_epochs, now 60" in lines[0] and "TrainingArguments.learning_rate (now 1e-07)" in lines[0]
+    lines = []
+    train(tiny_model(), data, TrainingArguments(num_epochs=60, batch_size=8, learning_rate=1e-2, warmup_ratio=0.0,
+                                                progress=False), log=lines.append)
+    assert lines == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from minibert.commands.train import add_distributed_arguments, run_on_processes
+from minibert.commands.train import add_distributed_arguments, check_out_dir, run_on_processes
 
 # Named sizes of Turc et al. (2019), "Well-Read Students Learn Better", and BERT-base itself.
 CONFIG_PRESETS: dict[str, dict[str, int]] = {
@@ -86,6 +86,7 @@ def _pretrain(args: argparse.Namespace, ctx) -> int:
     from minibert.cli import CommandError
     from minibert.commands.embed import default_model_dir
     from minibert.pretraining import PretrainingArguments, pretrain
+    check_out_dir(Path(args.out), overwrite=True, resume=True)  # a file, or unwritable: said now, not after training
     corpus = _checked_corpus(args.corpus, "--corpus", args, ctx)
     eval_corpus = _checked_corpus(args.eval_corpus, "--eval-corpus", args, ctx) if args.eval_corpus else None
     tokenizer_path = args.tokenizer or args.init or default_model_dir()

@@ -23,6 +23,8 @@ without it, on one.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import warnings
 from datetime import timedelta
@@ -49,10 +51,13 @@ def add_parser(subparsers) -> None:
     add_distributed_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="write into --out even if it is not empty")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from --out/last-checkpoint")
+    p.add_argument("--force", action="store_true",
+                   help="with --resume: continue even though the data, model, labels or training settings differ "
+                   "from the checkpoint's (without it such a resume is refused, listing the differences)")
     p.add_argument("--keep-checkpoint", action="store_true",
                    help="keep --out/last-checkpoint (optimizer state and a second copy of the weights) after the run "
                    "completes; by default it is deleted then, since there is nothing left to resume")
-    p.set_defaults(run=run, task_options=task_options)
+    p.set_defaults(run=run, task_options=task_options, on_interrupt=resume_hint)
 
 
 class _RecordingGroup:
@@ -83,9 +88,10 @@ def check_task_options(args: argparse.Namespace) -> None:
 
 
 def add_training_arguments(
-    p: argparse.ArgumentParser, epochs: int = 3, batch_size: int = 16, lr: float = 5e-5, max_length: int | None = None
+    p: argparse.ArgumentParser, epochs: int | None = None, batch_size: int = 16, lr: float = 5e-5, max_length: int | None = None
 ) -> None:
-    p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the training data (default: {epochs})")
+    p.add_argument("--epochs", type=int, default=epochs,
+                   help=f"passes over the training data (default: {epochs or 'from the data size: enough for about 100 optimizer steps, 3 to 50 epochs'})")
     p.add_argument("--batch-size", type=int, default=batch_size,
                    help=f"examples per batch (per process under torchrun; default: {batch_size})")
     p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default: {lr:g})")
@@ -124,9 +130,9 @@ def run_on_processes(args: argparse.Namespace, body: Callable) -> int:
         if ctx.is_distributed:
             raise CommandError(f"{exc} (rank {ctx.rank} of {ctx.world_size})") from None
         raise
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, FloatingPointError) as exc:
         where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx.is_distributed else ""
-        raise CommandError(f"{exc}{where}") from None
+        raise CommandError(f"{in_flags(str(exc))}{where}") from None
     finally:
         distributed.teardown(ctx)
 
@@ -145,12 +151,37 @@ def resolve_model(model: str | None) -> str:
 
 
 def check_out_dir(out: Path, overwrite: bool, resume: bool) -> None:
+    """--out must be a directory that can be written (now, before any training) and, unless
+    --overwrite or --resume, empty or new. Nothing is created yet."""
+    from minibert import checkpoints
     from minibert.cli import CommandError
 
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not (overwrite or resume):
         raise CommandError(f"--out {out} exists and is not empty; choose another directory, or pass --overwrite (or --resume)")
+    try:
+        checkpoints.check_writable(out)
+    except OSError as exc:
+        raise CommandError(f"--out: {exc}") from None
+
+
+# The flags of the TrainingArguments fields: the loop's messages name the fields
+# ("TrainingArguments.learning_rate"), the command shows them as the user wrote them.
+FLAGS = {"num_epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "--lr", "seed": "--seed",
+         "gradient_accumulation_steps": "--gradient-accumulation", "mixed_precision": "--mixed-precision",
+         "device": "--device", "output_dir": "--out", "strategy": "--strategy", "keep_checkpoint": "--keep-checkpoint"}
+
+
+# ... and the keyword arguments of train() that have one.
+KEYWORD_FLAGS = {"force_resume=True": "--force", "resume=True": "--resume"}
+
+
+def in_flags(message: str) -> str:
+    """`message` with each `TrainingArguments.<field>` and train() keyword that has a flag
+    written as the flag."""
+    message = re.sub(r"TrainingArguments\.(\w+)", lambda m: FLAGS.get(m.group(1), m.group(0)), message)
+    return re.sub("|".join(re.escape(k) for k in KEYWORD_FLAGS), lambda m: KEYWORD_FLAGS[m.group(0)], message)
 
 
 def load_model(task, model_path: str, label_names: list[str], seed: int, announce: bool = True):
@@ -198,7 +229,7 @@ def training_arguments(args: argparse.Namespace, out: Path | None, strategy: str
             keep_checkpoint=getattr(args, "keep_checkpoint", False),
         )
     except ValueError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(in_flags(str(exc))) from None
 
 
 def default_device() -> str:
@@ -208,9 +239,10 @@ def default_device() -> str:
 
 
 def check_max_length(max_length: int | None, model, default: int = 128) -> int:
+    """--max-length within what the model (or its config) can take, or the default."""
     from minibert.cli import CommandError
 
-    limit = model.config.max_position_embeddings
+    limit = getattr(model, "config", model).max_position_embeddings
     if max_length is None:
         return min(default, limit)
     if not 2 <= max_length <= limit:
@@ -222,14 +254,41 @@ def run(args: argparse.Namespace) -> int:
     return run_on_processes(args, _train)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """What can be checked without the data or the model: said before either is read."""
+    from minibert.cli import CommandError
+
+    if args.force and not args.resume:
+        raise CommandError("--force only makes sense with --resume (it lets a resume continue with other settings)")
+    if args.max_length is not None and args.max_length < 2:
+        raise CommandError(f"--max-length must be at least 2 ([CLS] and [SEP]), got {args.max_length}")
+
+
+def model_config(model_path: str):
+    """The model's config.json alone (small): what can be checked against it is, before the
+    weights are read."""
+    from minibert import BertConfig
+    from minibert.cli import CommandError
+    from minibert.hub import ModelNotFoundError
+
+    try:
+        return BertConfig.from_pretrained(model_path)
+    except (ModelNotFoundError, ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _train(args: argparse.Namespace, ctx) -> int:
     from minibert import data
     from minibert.cli import CommandError
+    from minibert.resume import file_digest
     from minibert.tasks import get_task
     from minibert.training import train
 
     check_task_options(args)
+    check_arguments(args)
     task = get_task(args.task).from_args(args)
+    training_args = training_arguments(args, args.out, args.strategy)
+    check_out_dir(args.out, args.overwrite, args.resume)
     model_path = resolve_model(args.model)
     try:
         train_examples = task.read_examples(args.train)
@@ -237,10 +296,9 @@ def _train(args: argparse.Namespace, ctx) -> int:
         names = task.label_names(train_examples, eval_examples)
     except data.DataError as exc:
         raise CommandError(str(exc)) from None
-    check_out_dir(args.out, args.overwrite, args.resume)
-    training_args = training_arguments(args, args.out, args.strategy)
-    tokenizer, model = load_model(task, model_path, names, args.seed, announce=ctx.is_main)
-    max_length = check_max_length(args.max_length, model, task.default_max_length)
+    max_length = check_max_length(args.max_length, model_config(model_path), task.default_max_length)
+    # On --resume the head is not new (the checkpoint's replaces it) and train() says what it resumes.
+    tokenizer, model = load_model(task, model_path, names, args.seed, announce=ctx.is_main and not args.resume)
     label2id = model.config.label2id if names else None
     try:
         train_features = task.features(train_examples, tokenizer, max_length, label2id)
@@ -248,7 +306,7 @@ def _train(args: argparse.Namespace, ctx) -> int:
     except data.DataError as exc:
         raise CommandError(str(exc)) from None
 
-    if ctx.is_main:
+    if ctx.is_main and not args.resume:
         labels = f" ({len(names)} labels: {', '.join(names)})" if names else ""
         described = task.describe_data(train_examples)
         print(f"fine-tuning {model_path} for {task.name} on {len(train_examples)} examples{labels}"
@@ -256,11 +314,15 @@ def _train(args: argparse.Namespace, ctx) -> int:
               + (f", evaluating on {len(eval_examples)}" if eval_examples else "")
               + (f"; {ctx.world_size} processes ({args.strategy}) on {ctx.device.type}" if ctx.is_distributed else ""),
               file=sys.stderr)
+    # What else makes this run this run: a --resume with another model or other data files is refused.
+    run_info = {"--model": model_path, "--max-length": max_length, "--train": file_digest(args.train),
+                "--eval": file_digest(args.eval) if args.eval else None}
     try:
         result = train(model, train_features, training_args, eval_features, task=task, resume=args.resume,
-                       save_model=tokenizer.save_pretrained, ctx=ctx)
+                       force_resume=args.force, run_info=run_info, save_model=tokenizer.save_pretrained,
+                       log=lambda line: print(in_flags(line), file=sys.stderr), ctx=ctx)
     except FileNotFoundError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(in_flags(str(exc))) from None
     if not ctx.is_main:
         return 0
     kept = (f"; resume checkpoint kept in {args.out / 'last-checkpoint'}" if args.keep_checkpoint else
@@ -271,3 +333,29 @@ def _train(args: argparse.Namespace, ctx) -> int:
     else:
         print(f"model saved to {args.out}{kept}")
     return 0
+
+
+def resume_hint(args: argparse.Namespace, argv: list[str]) -> str | None:
+    """What to type after Ctrl-C: the same command with --resume, and where it would continue
+    (or, before the first checkpoint, that there is nothing to resume yet)."""
+    import json
+    import shlex
+
+    from minibert import checkpoints
+    from minibert.resume import LAST_CHECKPOINT, STATE_JSON
+
+    if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 says it
+        return None
+    final = args.out / LAST_CHECKPOINT
+    saved = next((d for d in (checkpoints.staging_path(final), final) if checkpoints.is_complete(d, STATE_JSON)), None)
+    if saved is None:
+        return (f"no checkpoint was written yet (one is written at the end of each epoch): run the same command "
+                f"again to start over{' (with --overwrite)' if args.out.is_dir() and any(args.out.iterdir()) else ''}")
+    try:
+        summary = json.loads((saved / STATE_JSON).read_text(encoding="utf-8"))
+        where = f" at epoch {summary['epoch'] + 1}, batch {summary['batch'] + 1} (after optimizer step {summary['global_step']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        where = ""
+    command = ["minibert", *argv] + ([] if args.resume else ["--resume"])
+    launcher = "; under torchrun, with the same torchrun options" if "RANK" in os.environ else ""
+    return f"to continue{where} from {final}, run{launcher}: {shlex.join(command)}"

@@ -18,12 +18,16 @@ from typing import Any
 import torch
 
 from minibert.pipelines.base import Pipeline, _parse_device
+from minibert.pipelines.feature_extraction import FeatureExtractionPipeline
+from minibert.pipelines.fill_mask import FillMaskPipeline
 from minibert.pipelines.text_classification import TextClassificationPipeline
 from minibert.pipelines.token_classification import TokenClassificationPipeline
 from minibert.pretrained import PreTrainedBert
 
 TASKS: dict[str, type[Pipeline]] = {
     "text-classification": TextClassificationPipeline,
+    "fill-mask": FillMaskPipeline,
+    "feature-extraction": FeatureExtractionPipeline,
     "token-classification": TokenClassificationPipeline,
 }
 TASK_ALIASES: dict[str, str] = {
@@ -98,11 +102,14 @@ def pipeline_class_for(task: str) -> type[Pipeline]:
 def load_head(pipeline_class: type[Pipeline], path: str | os.PathLike, **options: Any) -> PreTrainedBert:
     """The task's head class from a checkpoint, refusing one whose head weights are missing
     (they would be random, and so would every answer)."""
-    with warnings.catch_warnings():
-        # The missing weights are an error below, not a warning.
-        warnings.filterwarnings("ignore", message=".*newly initialised")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         model = pipeline_class.head_class.from_pretrained(path, **options)
     missing = [k for k in model.loading_info.initialized_keys if not k.startswith(pipeline_class.unused_weights)]
+    # Missing head weights are the error below; what loading said besides is said once it loads.
+    for caught_warning in caught:
+        if not missing and "newly initialised" not in str(caught_warning.message):
+            warnings.warn_explicit(caught_warning.message, caught_warning.category, caught_warning.filename, caught_warning.lineno)
     if missing:
         shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
         raise ValueError(
@@ -112,4 +119,5 @@ def load_head(pipeline_class: type[Pipeline], path: str | os.PathLike, **options
     return model
 
 
-__all__ = ["pipeline", "Pipeline", "TASKS", "TASK_ALIASES", "pipeline_class_for", "TextClassificationPipeline"]
+__all__ = ["pipeline", "Pipeline", "TASKS", "TASK_ALIASES", "pipeline_class_for",
+           "TextClassificationPipeline", "FillMaskPipeline", "FeatureExtractionPipeline"]

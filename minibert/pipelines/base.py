@@ -22,16 +22,18 @@ the answers back in the order the inputs came in.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
 from minibert.model import BertModel
 from minibert.pretrained import PreTrainedBert
+from minibert.progress import Progress
+from minibert.tasks import collate
 
 Feature = dict[str, Any]
 
-# The keys of a feature that the model takes; anything else is metadata for postprocess.
+# The keys of a feature that a pipeline hands the model; anything else is metadata for postprocess.
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
 
@@ -149,34 +151,25 @@ class Pipeline:
         batch_size = _check_batch_size(batch_size if batch_size is not None else self.batch_size)
         order = sorted(range(len(features)), key=lambda j: len(features[j]["input_ids"]), reverse=True)
         results: list[dict[str, torch.Tensor] | None] = [None] * len(features)
-        with progress_bar(len(features), enabled=progress, description=self.task or type(self).__name__) as advance:
-            with torch.inference_mode():
-                for start in range(0, len(order), batch_size):
-                    rows = order[start : start + batch_size]
-                    batch = self.pad([features[j] for j in rows])
-                    out = self._forward({k: v.to(self.device) for k, v in batch.items()})
-                    out = {k: v.cpu() for k, v in out.items()}
-                    for b, j in enumerate(rows):
-                        length = len(features[j]["input_ids"])
-                        results[j] = {k: v[b, :length] if k in self.token_outputs else v[b] for k, v in out.items()}
-                    advance(len(rows))
+        bar = Progress(len(features), self.task or type(self).__name__, enabled=progress, unit="seq")
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                batch = self.pad([features[j] for j in rows])
+                out = self._forward({k: v.to(self.device) for k, v in batch.items()})
+                out = {k: v.cpu() for k, v in out.items()}
+                for b, j in enumerate(rows):
+                    length = len(features[j]["input_ids"])
+                    results[j] = {k: v[b, :length] if k in self.token_outputs else v[b] for k, v in out.items()}
+                bar.update(len(rows))
+        bar.close()
         return results  # type: ignore[return-value]
 
     def pad(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:
-        """Right-pad the features' model inputs to the longest of them, with an attention mask."""
-        longest = max(len(f["input_ids"]) for f in features)
-        pad_id = self.model.config.pad_token_id
-        batch = {"input_ids": torch.full((len(features), longest), pad_id, dtype=torch.long)}  # (B, S)
-        batch["attention_mask"] = torch.zeros((len(features), longest), dtype=torch.long)  # (B, S)
-        if "token_type_ids" in features[0]:
-            batch["token_type_ids"] = torch.zeros((len(features), longest), dtype=torch.long)  # (B, S)
-        for b, f in enumerate(features):
-            n = len(f["input_ids"])
-            batch["input_ids"][b, :n] = torch.tensor(f["input_ids"])
-            batch["attention_mask"][b, :n] = 1
-            if "token_type_ids" in batch:
-                batch["token_type_ids"][b, :n] = torch.tensor(f["token_type_ids"])
-        return batch
+        """Right-pad the features' model inputs to the longest of them, with an attention mask
+        (the padding fine-tuning uses too, minibert.tasks.collate); metadata stays behind."""
+        inputs = [{k: f[k] for k in MODEL_INPUTS if k in f} for f in features]
+        return collate(inputs, self.model.config.pad_token_id)
 
     # ---- helpers ------------------------------------------------------------------------
 
@@ -189,27 +182,6 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(task={self.task!r}, model={type(self.model).__name__}, device={self.device}, batch_size={self.batch_size})"
-
-
-class progress_bar:
-    """`with progress_bar(total, enabled) as advance: advance(n)`: a tqdm bar on stderr when
-    enabled (tqdm is needed only then), nothing otherwise."""
-
-    def __init__(self, total: int, *, enabled: bool, description: str = "", unit: str = "seq"):
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                raise ImportError("a progress bar needs tqdm: pip install tqdm (or leave progress off)") from None
-            self.bar = tqdm(total=total, desc=description, unit=unit, dynamic_ncols=True)
-
-    def __enter__(self) -> Callable[[int], None]:
-        return self.bar.update if self.bar is not None else (lambda n: None)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def check_texts(texts: Iterable[Any], what: str = "sentences") -> list[str]:

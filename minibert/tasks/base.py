@@ -131,6 +131,12 @@ class Task:
         """The padded model inputs of a batch (metadata keys left out)."""
         return collate(features, pad_token_id)
 
+    def chance_loss(self, features: Sequence[Feature], config) -> float | None:
+        """The training loss of a model that has learnt nothing of the task (e.g. ln(num_labels)
+        for a classifier that spreads its probability evenly): a run that ends near it gets a
+        warning. None (the default) when the task has no such level."""
+        return None
+
     def compute_metrics(self, outputs: dict[str, list[torch.Tensor]], features: Sequence[Feature],
                         config) -> dict[str, float]:
         """Scores on the dev set. `outputs[name][i]`: output `name` of feature i (fp32, on the

@@ -14,6 +14,7 @@ metrics follow the kind of label the features carry:
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Sequence
 
 import torch
@@ -50,6 +51,13 @@ class TextClassification(Task):
 
     def features(self, examples, tokenizer, max_length: int, label2id: dict[str, int] | None) -> list[Feature]:
         return data.encode(examples, tokenizer, label2id, max_length)
+
+    def chance_loss(self, features: Sequence[Feature], config) -> float | None:
+        """ln(num_labels), the cross-entropy of even odds, for one class per text (or per
+        token); None for regression and multi-label."""
+        labels = features[0].get("labels") if features else None
+        one_class = isinstance(labels, int) or (isinstance(labels, (list, tuple)) and all(isinstance(v, int) for v in labels))
+        return math.log(config.num_labels) if one_class and config.num_labels > 1 else None
 
     def compute_metrics(self, outputs: dict[str, list[torch.Tensor]], features: Sequence[Feature], config) -> dict[str, float]:
         logits = outputs["logits"]  # per feature: (num_labels,), or (S, num_labels) for a token classifier
