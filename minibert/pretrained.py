@@ -31,6 +31,10 @@ from minibert.quantization import check_quantize, quantize_linear_layers
 _HUB_OPTIONS = ("cache_dir", "revision", "token", "local_files_only")
 
 
+# The classes a pre-trained (not fine-tuned) checkpoint is saved from.
+PRETRAINED_CLASSES = ("BertModel", "BertForPreTraining")
+
+
 @dataclass
 class LoadingInfo:
     """What `from_pretrained` did with each key: shown by `minibert info`, kept on the model."""
@@ -165,6 +169,10 @@ class PreTrainedBert(nn.Module):
         architectures = config.extra.get("architectures")
         if isinstance(architectures, list) and architectures and cls.__name__ not in architectures:
             info.checkpoint_class = str(architectures[0])
+        # A pre-trained encoder (with or without its pre-training heads) is meant to start any
+        # head, so that is only noted in loading_info; a checkpoint fine-tuned for a task and
+        # loaded into another class loses or misreads its head, which is worth saying.
+        if info.checkpoint_class is not None and info.checkpoint_class not in PRETRAINED_CLASSES:
             warnings.warn(
                 f"{name_or_path} holds a {info.checkpoint_class} checkpoint (config.json's \"architectures\"); "
                 f"it is loaded into {cls.__name__}",

@@ -393,3 +393,15 @@ def test_loading_into_another_class_says_so_once(tmp_path):
     notes = [str(w.message) for w in caught if "checkpoint (config.json" in str(w.message)]
     assert notes == [f"{tmp_path} holds a BertForSequenceClassification checkpoint (config.json's \"architectures\"); it is loaded into BertModel"]
     assert loaded.loading_info.checkpoint_class == "BertForSequenceClassification"
+
+
+def test_a_pre_trained_encoder_starts_any_head_without_a_warning(tmp_path):
+    """bert-base-uncased says BertForPreTraining, MiniLM BertModel: loading them into a head is
+    the normal start of fine-tuning, noted in loading_info only."""
+    torch.manual_seed(0)
+    minibert.BertForPreTraining(BertConfig(**SMALL)).save_pretrained(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = minibert.BertForSequenceClassification.from_pretrained(tmp_path, num_labels=2)
+    assert [str(w.message) for w in caught if "checkpoint (config.json" in str(w.message)] == []
+    assert loaded.loading_info.checkpoint_class == "BertForPreTraining"
