@@ -213,6 +213,38 @@ def plot(out: Path, name: str, series: dict[str, tuple[list[float], list[float]]
     return path
 
 
+def bar_plot(out: Path, name: str, bars: dict[str, float], ylabel: str, title: str) -> Path | None:
+    """One bar per entry, its value written on it, a dashed line at 1; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        progress("matplotlib not installed: no plot")
+        return None
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(bars)), 4.2))
+    drawn = ax.bar(list(bars), list(bars.values()), color="tab:blue")
+    ax.bar_label(drawn, fmt="%.2f", fontsize=8)
+    ax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    path = out / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages when the run ended: on a shared machine, how busy it was."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def ensure_importable() -> None:
     """Scripts run as `python benchmarks/x.py` too: put the repository root on sys.path."""
     if str(ROOT) not in sys.path:

@@ -65,6 +65,29 @@ def targets(results: Path) -> list[dict]:
     add("loading: peak resident memory / weights' size", r and r["peak_over_weights"], 1.3, False, "x")
     add("loading: same, after reading every weight once", r and r.get("peak_with_weights_read_over_weights"), 1.3, False, "x")
     add("loading: minibert load time / transformers'", r and r["load_s_ratio_vs_transformers"], 1.0, False, "")
+    end_to_end = load(results, "end_to_end_cpu")
+    rows = end_to_end["rows"] if end_to_end else []
+    for config, variant, goal, what in (("finetune", "minibert train", 1.5, "fine-tuning one epoch, minibert.training.train vs the loop in transformers"),
+                                        ("pipeline", "minibert pipeline", 2.0, "text-classification pipeline vs transformers.pipeline"),
+                                        ("tutorial train epoch", "minibert", 3.0, "the tutorial's training loop, padded to 128, import swapped"),
+                                        ("tutorial predict", "minibert", 3.0, "the tutorial's prediction loop, padded to 128, import swapped")):
+        models = sorted({row["model"] for row in rows if row.get("config") == config}) or (
+            ["all-MiniLM-L6-v2"] if config == "pipeline" else ["MiniLM", "bert-base"])
+        for model in models:
+            r = find(rows, config=config, variant=variant, model=model)
+            add(f"issue 18: {what} ({model}{', ' + str(r['texts']) + ' texts' if r else ''})",
+                r and r["speedup_vs_transformers"], goal, True, "x")
+    quantize = load(results, "quantize_cpu")
+    rows = quantize["rows"] if quantize else []
+    for model in ("bert-base (random weights)", "all-MiniLM-L6-v2"):
+        r = find(rows, measure="forward median_s, 0% padding", model=model)
+        add(f"issue 18: int8 speed-up over float32, 0% padding, {model}{', ' + r['shape'] if r else ''}",
+            r and r["speedup_or_change"], 1.5, True, "x")
+    r = find(rows, measure="demo dev accuracy")
+    add("issue 18: int8 demo dev accuracy change (points)", r and r["speedup_or_change"], -1.0, True, "")
+    r = find(rows, measure="embedding cosine to float32, minimum")
+    add(f"issue 18: int8 embedding cosine to float32, minimum over {r['shape'] if r else 'real sentences'}",
+        r and r["speedup_or_change"], 0.99, True, "")
     embeddings = load(results, "embeddings_cpu")
     r = find(embeddings["rows"], variant="minibert SentenceEncoder") if embeddings else None
     add("issue 17: SentenceEncoder.encode throughput / sentence-transformers', 2,000 real paragraphs, 2 threads",
@@ -91,7 +114,8 @@ def section(results: Path) -> str:
             parts.append(f"torch.compile(minibert) on issue 2's shape: speed-up {plain['median_ms'] / compiled['median_ms']:.2f}x over "
                          f"the uncompiled sdpa model (compiled {compiled['median_ms']:.0f} ms, uncompiled {plain['median_ms']:.0f} ms, medians; `--only issue2 --compile`).\n")
     for name, plot_suffixes in (("model_cpu", ["_padding"]), ("attention_cpu", ["_pad0", "_pad50", "_pad75"]),
-                                ("loading", []), ("end_to_end_cpu", []), ("ner_cpu", []), ("embeddings_cpu", []), ("qa_pipeline_cpu", [])):
+                                ("loading", []), ("end_to_end_cpu", [""]), ("ner_cpu", []), ("embeddings_cpu", []),
+                                ("qa_pipeline_cpu", []), ("quantize_cpu", []), ("input_checks_cpu_before", []), ("input_checks_cpu", [])):
         md = results / f"{name}.md"
         if not md.is_file():
             continue
@@ -106,6 +130,19 @@ def section(results: Path) -> str:
         for suffix in plot_suffixes:
             if (results / f"{name}{suffix}.png").is_file():
                 parts.append(f"![{name}{suffix}](results/{name}{suffix}.png)\n")
+    before, after = load(results, "input_checks_cpu_before"), load(results, "input_checks_cpu")
+    if before and after:
+        lines = []
+        for b in before["rows"]:
+            a = find(after["rows"], shape=b["shape"])
+            if a:
+                lines.append(f"- {b['shape']}: before {b['check_us']:.1f} us per forward ({b['overhead_pct']:.4f}% of the forward's "
+                             f"{b['forward_ms']:.0f} ms), after {a['check_us']:.1f} us ({a['overhead_pct']:.4f}% of "
+                             f"{a['forward_ms']:.0f} ms)")
+        parts.append("### Input checks per forward, before and after issue 18 (CPU)\n\n"
+                     f"Before: commit {before['meta'].get('commit')}, load average {before['meta'].get('load_average')}; "
+                     f"after: commit {after['meta'].get('commit')}, load average {after['meta'].get('load_average')}.\n\n"
+                     + "\n".join(lines) + "\n")
     throughput = results / "pretrain_throughput.md"
     if throughput.is_file():
         parts.append("### Pre-training throughput: one process vs two (`benchmarks/bench_pretrain.py`)\n\n"

@@ -63,8 +63,10 @@ class BertConfig:
     id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
     label2id: dict[str, int] | None = None
     problem_type: str | None = None
-    # How to run, not what to run.
-    attn_implementation: str = "sdpa"
+    # How to run, not what to run. "unpadded" (the default) runs a right-padded batch on its
+    # real tokens only and everything else as "sdpa"; "sdpa" and "eager" always run the padded
+    # batch, which also gives transformers' values at pad positions (docs/architecture.md, 8).
+    attn_implementation: str = "unpadded"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

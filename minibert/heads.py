@@ -63,7 +63,8 @@ class BertHeadModel(PreTrainedBert):
         backbone = weights.backbone_key_map(self.config, with_pooler=self.add_pooling_layer, prefix="bert.")
         return {**backbone, **self.head_key_map()}
 
-    def encode(self, input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions):
+    def encode(self, input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions,
+               keep_padding=False):
         return self.bert(
             input_ids,
             attention_mask=attention_mask,
@@ -71,6 +72,7 @@ class BertHeadModel(PreTrainedBert):
             position_ids=position_ids,
             output_hidden_states=output_hidden_states,
             output_attentions=output_attentions,
+            keep_padding=keep_padding,
         )
 
     def classifier_dropout_prob(self) -> float:
@@ -103,6 +105,16 @@ def check_class_labels(labels: torch.Tensor, num_classes: int, name: str = "labe
             f"{name} contains {bad}, outside 0..{num_classes - 1} (the model has {num_classes} classes); "
             "use -100 for positions that should not count, or load the model with more labels (num_labels=...)"
         )
+
+
+def labels_at_pads(labels: torch.Tensor | None, attention_mask: torch.Tensor | None) -> bool:
+    """Whether a per-token label sits on a pad position. Its loss then reads the pad's output,
+    which only the padded path computes (as transformers does); the unpadded one leaves zeros
+    there, and LayerNorm of a zero vector would turn its gradient into nonsense. Collators
+    write -100 at pads, so this is rare; when it happens the model runs padded (keep_padding)."""
+    if labels is None or attention_mask is None or labels.shape != attention_mask.shape:
+        return False
+    return bool(((labels != IGNORE_INDEX) & (attention_mask == 0)).any())
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int, name: str = "labels") -> torch.Tensor:
@@ -201,7 +213,8 @@ class BertForTokenClassification(BertHeadModel):
         output_attentions: bool = False,
         return_dict: bool = True,
     ) -> TokenClassifierOutput | tuple:
-        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions)
+        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions,
+                          keep_padding=labels_at_pads(labels, attention_mask))
         logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, S, num_labels)
         # Padding and the word pieces after a word's first carry -100 and do not count.
         loss = cross_entropy(logits, labels, self.config.num_labels) if labels is not None else None
@@ -236,7 +249,11 @@ class BertForQuestionAnswering(BertHeadModel):
         output_attentions: bool = False,
         return_dict: bool = True,
     ) -> QuestionAnsweringModelOutput | tuple:
-        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions)
+        # The loss's softmax runs over every position, pads included (as in transformers), so
+        # it needs the padded path's values there, not the zeros the unpadded path leaves.
+        with_loss = start_positions is not None
+        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions,
+                          keep_padding=with_loss)
         logits = self.qa_outputs(out.last_hidden_state)  # (B, S, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))  # 2 x (B, S)
         loss = None
@@ -378,7 +395,8 @@ class BertForMaskedLM(BertHeadModel):
         output_attentions: bool = False,
         return_dict: bool = True,
     ) -> MaskedLMOutput | tuple:
-        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions)
+        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions,
+                          keep_padding=labels_at_pads(labels, attention_mask))
         logits = self.mlm(out.last_hidden_state, self.get_output_embeddings())  # (B, S, V)
         loss = masked_lm_loss(logits, labels, self.config.vocab_size) if labels is not None else None
         return _finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -442,7 +460,8 @@ class BertForPreTraining(BertHeadModel):
         output_attentions: bool = False,
         return_dict: bool = True,
     ) -> BertForPreTrainingOutput | tuple:
-        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions)
+        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states, output_attentions,
+                          keep_padding=labels_at_pads(labels, attention_mask))
         prediction_logits = self.mlm(out.last_hidden_state, self.get_output_embeddings())  # (B, S, V)
         seq_relationship_logits = self.nsp(out.pooler_output)  # (B, 2)
         loss = None

@@ -301,6 +301,7 @@ def parity_report(
         b = theirs.get(name)
         if b is None:
             continue
+        a, b = _packed_alike(a, real), _packed_alike(b, real)
         if a.shape != b.shape:
             report.notes.append(f"{name}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}; not compared")
             continue
@@ -309,6 +310,14 @@ def parity_report(
     if missing:
         report.notes.append(f"steps only one model has, not compared: {', '.join(missing)}")
     return report
+
+
+def _packed_alike(t: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The unpadded path (minibert's default on a right-padded batch) runs the encoder on the
+    real tokens only, packed in order as (T, H); a padded (B, S, H) activation becomes the same."""
+    if t.dim() >= 3 and tuple(t.shape[:2]) == tuple(real.shape) and not bool(real.all()):
+        return t[real.to(t.device)]
+    return t
 
 
 def _compare(name: str, a: torch.Tensor, b: torch.Tensor, real: torch.Tensor, atol: float, rtol: float) -> ParityRow:

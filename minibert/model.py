@@ -272,10 +272,14 @@ class BertModel(PreTrainedBert):
     BertModelOutput with `last_hidden_state` (B, S, H) and `pooler_output` (B, H), plus every
     hidden state and every layer's attention probabilities when asked for.
 
-    With `attn_implementation="unpadded"`, a padded batch runs on its real tokens only
-    (minibert.unpad); outputs are the same on real tokens and zero at pads. Already-packed
-    input, `input_ids` of shape (T,) with `cu_seqlens` (N + 1,), gives (T, H) hidden states
-    and (N, H) pooled outputs, whatever the attn_implementation.
+    By default (`attn_implementation="unpadded"`) a right-padded batch runs on its real tokens
+    only (minibert.unpad): outputs are the same on real tokens and zero at pads. A batch
+    without padding, a left-padded one, one with an empty row, or a call asking for the
+    attention probabilities runs the padded sdpa path, as `"sdpa"` always does; `"eager"`
+    writes attention out. `keep_padding=True` runs the padded path for a caller that reads
+    the outputs at pads (the question-answering loss). Already-packed input, `input_ids` of
+    shape (T,) with `cu_seqlens` (N + 1,), gives (T, H) hidden states and (N, H) pooled
+    outputs, whatever the attn_implementation.
     """
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
@@ -283,7 +287,17 @@ class BertModel(PreTrainedBert):
         self.embeddings = BertEmbeddings(config)
         self.encoder = Encoder(config)
         self.pooler = Pooler(config) if add_pooling_layer else None
+        self.values_checked_off_cpu = False  # see _check_values
         self.init_weights()
+
+    def _check_values(self, input_ids: torch.Tensor) -> bool:
+        """Whether to read the ids' values (in the vocabulary?): always on the CPU, where it
+        costs microseconds; elsewhere, where each read is a host-device synchronisation, on
+        the model's first call only (minibert.validation)."""
+        if not isinstance(input_ids, torch.Tensor) or input_ids.device.type == "cpu":
+            return True  # (not a tensor: check_inputs says so)
+        first, self.values_checked_off_cpu = not self.values_checked_off_cpu, True
+        return first
 
     def forward(
         self,
@@ -295,13 +309,17 @@ class BertModel(PreTrainedBert):
         output_attentions: bool = False,
         return_dict: bool = True,
         cu_seqlens: torch.Tensor | None = None,
+        keep_padding: bool = False,
     ) -> BertModelOutput | tuple:
         if cu_seqlens is not None:
-            check_packed_inputs(self.config, input_ids, cu_seqlens, attention_mask, token_type_ids, position_ids, output_attentions)
+            check_packed_inputs(self.config, input_ids, cu_seqlens, attention_mask, token_type_ids, position_ids, output_attentions,
+                                self._check_values(input_ids))
             out = self.forward_packed(input_ids, Packing.from_cu_seqlens(cu_seqlens), token_type_ids, position_ids, output_hidden_states)
             return out if return_dict else out.to_tuple()
-        check_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids)
-        if self.config.attn_implementation == "unpadded" and not output_attentions and can_unpad(attention_mask):
+        check_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids, self._check_values(input_ids))
+        padding = padding_of(attention_mask)
+        unpad = self.config.attn_implementation == "unpadded" and not (output_attentions or keep_padding)
+        if unpad and padding == "right":
             out = self.forward_unpadded(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
             return out if return_dict else out.to_tuple()
         B, S = input_ids.shape
@@ -313,7 +331,7 @@ class BertModel(PreTrainedBert):
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, S, H)
         # No mask at all when nothing is padded: the fused kernels are fastest without one.
         mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
+        if padding != "none":
             mask = extended_attention_mask(attention_mask, attention_dtype(x))  # (B, 1, 1, S)
         x, hidden_states, attentions = self.encoder(x, mask, output_hidden_states, output_attentions)
         pooled = self.pooler(x) if self.pooler is not None else None
@@ -368,11 +386,17 @@ def attention_dtype(x: torch.Tensor) -> torch.dtype:
     return x.dtype
 
 
-def can_unpad(attention_mask: torch.Tensor | None) -> bool:
-    """Unpad when there is padding to remove and every row starts with a real token: then
-    each sequence's first token is column 0, where the padded path's pooler reads [CLS].
-    (Left-padded batches and empty rows keep the padded path, whose outputs they define.)"""
+def padding_of(attention_mask: torch.Tensor | None) -> str:
+    """Where a batch is padded: "none" (no mask, or every position real), "right" (every row
+    starts with a real token), or "other" (left padding, an empty row).
+
+    Only "right" is unpadded: then each sequence's first token is column 0, where the padded
+    path's pooler reads [CLS], so both paths agree on every real token and on the pooled output.
+    One host-device synchronisation for both questions."""
     if attention_mask is None:
-        return False
+        return "none"
     keep = attention_mask.to(torch.bool)
-    return bool(keep[:, 0].all()) and not bool(keep.all())
+    starts_real, all_real = torch.stack((keep[:, 0].all(), keep.all())).tolist()
+    if all_real:
+        return "none"
+    return "right" if starts_real else "other"

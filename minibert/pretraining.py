@@ -34,6 +34,7 @@ from torch import nn
 
 from minibert import checkpoints, distributed, weights
 from minibert.distributed import DistributedContext
+from minibert.heads import labels_at_pads
 from minibert.progress import Progress
 from minibert.pretraining_data import IGNORE_INDEX, DataCollatorForLanguageModeling, PretrainingDataset
 from minibert.training import make_optimizer
@@ -195,7 +196,8 @@ class PretrainingObjective(nn.Module):
         next_sentence_label: torch.Tensor | None = None,
     ) -> ObjectiveOutput:
         model = self.model
-        out = model.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        out = model.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         keep_padding=labels_at_pads(labels, attention_mask))
         chosen = labels != IGNORE_INDEX  # (B, S)
         mlm_logits = model.mlm(out.last_hidden_state[chosen], model.get_output_embeddings())  # (N, V)
         targets = labels[chosen]  # (N,)

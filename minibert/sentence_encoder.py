@@ -78,22 +78,25 @@ class SentenceEncoder(Pipeline):
         dtype: torch.dtype | str | None = None,
         attn_implementation: str | None = None,
         batch_size: int = 32,
+        quantize: str | None = None,
         **hub: Any,
     ) -> "SentenceEncoder":
         """Load a sentence-transformers directory (or Hub id), or a plain BERT checkpoint.
 
-        `attn_implementation`: as for BertModel.from_pretrained ("sdpa" by default; "unpadded"
-        runs real tokens only and gives the same sentence vectors, which never read a pad)."""
+        `attn_implementation`: as for BertModel.from_pretrained ("unpadded" by default, real
+        tokens only, the same sentence vectors as "sdpa": pooling never reads a pad).
+        `quantize="int8"`: int8 linear layers for CPU inference (minibert.quantization)."""
         unknown = sorted(set(hub) - set(_HUB_OPTIONS))
         if unknown:
             raise TypeError(f"SentenceEncoder.from_pretrained got unknown keyword argument(s) {', '.join(unknown)}; "
-                            f"it knows: device, dtype, attn_implementation, batch_size, {', '.join(_HUB_OPTIONS)}")
+                            f"it knows: device, dtype, attn_implementation, batch_size, quantize, {', '.join(_HUB_OPTIONS)}")
         layout = read_layout(name_or_path, hub)
         from minibert.tokenizer import BertTokenizer
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*newly initialised")  # the pooler, which pooling never reads
-            model = BertModel.from_pretrained(layout["transformer_path"], dtype=dtype, attn_implementation=attn_implementation, **hub)
+            model = BertModel.from_pretrained(layout["transformer_path"], dtype=dtype, attn_implementation=attn_implementation,
+                                              quantize=quantize, **hub)
         tokenizer = BertTokenizer.from_pretrained(layout["transformer_path"], **hub)
         return cls(model, tokenizer, pooling=layout["pooling"], normalize=layout["normalize"],
                    max_seq_length=layout["max_seq_length"], do_lower_case=layout["do_lower_case"],

@@ -17,7 +17,10 @@ fastest (benchmarks/bench_attention.py):
   variable-length flash / memory-efficient kernels;
 - CPU (and anything else): sequences of equal length are stacked and attended in one
   `scaled_dot_product_attention` call per distinct length. Nested tensors were 5-15x slower
-  than this on CPU (they fall back to per-sequence math there).
+  than this on CPU (they fall back to per-sequence math there). One gather puts the
+  sequences of each length side by side and `split` hands each length its rows: slicing or
+  gathering per length instead would, in backward, write a full (T, nh, hd) gradient for
+  every length, which made a training step on 32 paragraphs 2x slower than the padded path.
 """
 
 from __future__ import annotations
@@ -35,18 +38,19 @@ class Packing:
     cu_seqlens: (N + 1,) int64 cumulative lengths, 0 first, T last.
     indices:    (T,) positions of the real tokens in the flattened (B * S) padded batch,
                 or None when the input came packed.
-    groups:     for the per-length attention: (start, length, g, rows) for each distinct length,
-                in order of first appearance; rows is None when the g sequences of that length
-                lie next to each other (they are the slice start:start + g * length, no gather
-                needed), else their (g * length,) row indices. Empty on CUDA, which attends jagged tensors directly.
-    order:      (T,) the row each output of the per-length attention goes back to, or None
-                when they come out in packed order already (every length distinct).
+    groups:     for the per-length attention: (length, g) for each distinct length, g sequences
+                of it, in order of first appearance. Empty on CUDA, which attends jagged tensors directly.
+    grouped:    (T,) the packed rows in group order (every sequence of the first length, then
+                of the second, ...), or None when packed order is group order already (each
+                length's sequences lie side by side, e.g. every length distinct).
+    order:      (T,) the inverse: the row of the grouped outputs each packed row takes, or None.
     """
 
     cu_seqlens: torch.Tensor
     max_seqlen: int
     indices: torch.Tensor | None
-    groups: tuple[tuple[int, int, int, torch.Tensor | None], ...]
+    groups: tuple[tuple[int, int], ...]
+    grouped: torch.Tensor | None
     order: torch.Tensor | None
 
     @property
@@ -62,10 +66,10 @@ class Packing:
         cu_seqlens = cu_seqlens.to(torch.int64)
         lengths = cu_seqlens.diff()  # (N,)
         lengths_list = lengths.tolist()  # the one host sync of the unpadded path
-        groups, order = (), None
+        groups, grouped, order = (), None, None
         if cu_seqlens.device.type != "cuda":
-            groups, order = _length_groups(cu_seqlens[:-1], lengths_list)
-        return cls(cu_seqlens, max(lengths_list), indices, groups, order)
+            groups, grouped, order = _length_groups(cu_seqlens[:-1], lengths_list)
+        return cls(cu_seqlens, max(lengths_list), indices, groups, grouped, order)
 
     @classmethod
     def from_attention_mask(cls, attention_mask: torch.Tensor) -> "Packing":
@@ -86,25 +90,20 @@ def _length_groups(starts: torch.Tensor, lengths: list[int]):
     by_length: dict[int, list[int]] = {}  # insertion-ordered: first appearance first
     for sequence, length in enumerate(lengths):
         by_length.setdefault(length, []).append(sequence)
-    starts_list = starts.tolist()
-    groups = []
-    for length, sequences in by_length.items():
-        if sequences == list(range(sequences[0], sequences[0] + len(sequences))):  # adjacent: a slice
-            groups.append((starts_list[sequences[0]], length, len(sequences), None))
-        else:
-            first = starts[torch.tensor(sequences, device=starts.device)]  # (g,)
-            rows = (first[:, None] + torch.arange(length, device=starts.device)).flatten()  # (g * length,)
-            groups.append((starts_list[sequences[0]], length, len(sequences), rows))
-    if all(rows is None for *_, rows in groups):
-        return tuple(groups), None  # outputs already in packed order
-    # The grouped outputs come out in group order; `order` sends them back to packed order.
-    grouped_rows = torch.cat([
-        rows if rows is not None else torch.arange(start, start + g * length, device=starts.device)
-        for start, length, g, rows in groups
-    ])  # (T,)
-    order = torch.empty_like(grouped_rows)
-    order[grouped_rows] = torch.arange(grouped_rows.numel(), device=starts.device)
-    return tuple(groups), order
+    groups = tuple((length, len(sequences)) for length, sequences in by_length.items())
+    in_group_order = [s for sequences in by_length.values() for s in sequences]
+    if in_group_order == list(range(len(lengths))):
+        return groups, None, None  # packed order is group order: nothing to gather
+    device = starts.device
+    sequences = torch.tensor(in_group_order, device=device)  # (N,)
+    seq_lengths = torch.tensor(lengths, device=device)[sequences]  # (N,)
+    # Row i of sequence s is starts[s] + i: every sequence's rows, sequences in group order.
+    first = starts[sequences].repeat_interleave(seq_lengths)  # (T,)
+    offset = torch.arange(first.numel(), device=device) - F.pad(seq_lengths.cumsum(0)[:-1], (1, 0)).repeat_interleave(seq_lengths)
+    grouped = first + offset  # (T,)
+    order = torch.empty_like(grouped)
+    order[grouped] = torch.arange(grouped.numel(), device=device)
+    return groups, grouped, order
 
 
 def pack(x: torch.Tensor, packing: Packing) -> torch.Tensor:
@@ -131,13 +130,13 @@ def varlen_attention(
         q, k, v = (torch.nested.nested_tensor_from_jagged(t, offsets).transpose(1, 2) for t in (q, k, v))  # (N, nh, j, hd)
         context = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)  # (N, nh, j, hd)
         return context.transpose(1, 2).values()  # (T, nh, hd)
+    if packing.grouped is not None:  # one gather: each length's sequences side by side
+        q, k, v = (t.index_select(0, packing.grouped) for t in (q, k, v))
+    sizes = [g * L for L, g in packing.groups]
     contexts = []
-    for start, L, g, rows in packing.groups:  # the g sequences of L tokens each
-        if rows is None:  # sequences side by side: a slice, no copy
-            q_g, k_g, v_g = (t[start : start + g * L].unflatten(0, (g, L)).transpose(1, 2) for t in (q, k, v))  # (g, nh, L, hd)
-        else:
-            q_g, k_g, v_g = (t.index_select(0, rows).unflatten(0, (-1, L)).transpose(1, 2) for t in (q, k, v))  # (g, nh, L, hd)
+    for (L, g), q_g, k_g, v_g in zip(packing.groups, q.split(sizes), k.split(sizes), v.split(sizes)):
+        q_g, k_g, v_g = (t.unflatten(0, (g, L)).transpose(1, 2) for t in (q_g, k_g, v_g))  # (g, nh, L, hd): g sequences of L tokens
         context = F.scaled_dot_product_attention(q_g, k_g, v_g, dropout_p=dropout_p)  # (g, nh, L, hd)
         contexts.append(context.transpose(1, 2).flatten(0, 1))  # (g * L, nh, hd)
-    context = torch.cat(contexts)  # (T, nh, hd)
+    context = torch.cat(contexts)  # (T, nh, hd), in group order
     return context if packing.order is None else context.index_select(0, packing.order)  # back in packed order

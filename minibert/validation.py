@@ -5,6 +5,13 @@ than the position table, a mask of another shape, float ids) would otherwise sur
 IndexError, or a CUDA device-side assert, deep inside an embedding lookup. These checks turn
 each into a ValueError that says what is wrong and what to do. They live apart from
 minibert.model so that the model file reads as the architecture.
+
+Shapes and dtypes are free to check. Values (is every id inside the vocabulary?) are not,
+off the CPU: reading a GPU tensor's min and max is a host-device synchronisation, which
+stalls the pipeline of queued kernels on every forward pass. So values are checked on every
+call for CPU tensors (a few microseconds: benchmarks/bench_input_checks.py) and on the first
+call of a model for tensors elsewhere (`check_values`, decided by the model), which catches
+the usual mistake, ids of another vocabulary, at once.
 """
 
 from __future__ import annotations
@@ -41,8 +48,11 @@ def check_packed_inputs(
     token_type_ids: torch.Tensor | None,
     position_ids: torch.Tensor | None,
     output_attentions: bool,
+    check_values: bool = True,
 ) -> None:
-    """Packed input: input_ids (T,) and cu_seqlens (N + 1,) = 0, end of sequence 1, ..., T."""
+    """Packed input: input_ids (T,) and cu_seqlens (N + 1,) = 0, end of sequence 1, ..., T.
+    The offsets are always read (packing needs them on the host anyway); the ids' values only
+    with `check_values`."""
     if not isinstance(cu_seqlens, torch.Tensor):
         raise TypeError(f"cu_seqlens must be a torch.Tensor of sequence offsets, got {type(cu_seqlens).__name__}")
     if not isinstance(input_ids, torch.Tensor):
@@ -79,13 +89,15 @@ def check_packed_inputs(
             f"a packed sequence has {max(lengths)} tokens but the model has only {config.max_position_embeddings} positions; "
             "truncate the sequences before packing"
         )
-    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
     for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
         if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
             raise ValueError(f"{name} has shape {tuple(tensor.shape)} but the packed input_ids has {tuple(input_ids.shape)}; they must match")
     for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
         if tensor is not None:
             _check_index_dtype(name, tensor)
+    if not check_values:
+        return
+    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
     if token_type_ids is not None:
         _check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size is", "use 0 for the first segment and 1 for the second")
     if position_ids is not None:
@@ -98,9 +110,11 @@ def check_inputs(
     attention_mask: torch.Tensor | None,
     token_type_ids: torch.Tensor | None,
     position_ids: torch.Tensor | None,
+    check_values: bool = True,
 ) -> None:
     """Turn the mistakes users make into a ValueError that says what to do, instead of an
-    IndexError (or a CUDA device-side assert) deep inside an embedding lookup."""
+    IndexError (or a CUDA device-side assert) deep inside an embedding lookup.
+    `check_values=False` checks shapes and dtypes only, reading no tensor's values."""
     if not isinstance(input_ids, torch.Tensor):
         raise TypeError(f"input_ids must be a torch.Tensor of token ids, got {type(input_ids).__name__}")
     if input_ids.dim() != 2:
@@ -119,13 +133,15 @@ def check_inputs(
             f"the sequence has {seq_len} tokens but the model has only {config.max_position_embeddings} positions; "
             "truncate the input (tokenizer(..., truncation=True, max_length=...))"
         )
-    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
     for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids), ("position_ids", position_ids)):
         if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
             raise ValueError(f"{name} has shape {tuple(tensor.shape)} but input_ids has {tuple(input_ids.shape)}; they must match")
     for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
         if tensor is not None:
             _check_index_dtype(name, tensor)
+    if not check_values:
+        return
+    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
     if token_type_ids is not None:
         _check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size is", "use 0 for the first segment and 1 for the second")
     if position_ids is not None:
@@ -133,7 +149,7 @@ def check_inputs(
 
 
 def _check_range(name: str, tensor: torch.Tensor, size: int, what: str, hint: str) -> None:
-    low, high = int(tensor.min()), int(tensor.max())
+    low, high = torch.stack(torch.aminmax(tensor)).tolist()  # one pass, one read back
     if low < 0 or high >= size:
         bad = low if low < 0 else high
         raise ValueError(f"{name} contains {bad}, outside 0..{size - 1} ({what} {size}); {hint}")

@@ -64,12 +64,41 @@ def test_bench_end_to_end_quick(tmp_path, minilm_dir, corpus_dir):
 
     assert bench_end_to_end.main(["--quick", "--device", "cpu", "--out", str(tmp_path)]) == 0
     data = read(tmp_path, "end_to_end_cpu_quick")
-    by_variant = {row["variant"]: row for row in data["rows"]}
-    assert {"minibert unpadded", "minibert sdpa", "transformers sdpa"} <= set(by_variant)
+    rows = {(row["config"], row["model"], row["variant"]): row for row in data["rows"]}
+    assert {("classify", "all-MiniLM-L6-v2", v) for v in ("minibert unpadded", "minibert sdpa", "transformers sdpa")} <= set(rows)
+    for model in ("MiniLM", "bert-base"):
+        assert {("finetune", model, "minibert train"), ("finetune", model, "transformers loop")} <= set(rows)
+        for mode in ("train epoch", "predict"):
+            assert {(f"tutorial {mode}", model, "minibert"), (f"tutorial {mode}", model, "transformers")} <= set(rows)
+    assert {("pipeline", "all-MiniLM-L6-v2", "minibert pipeline"), ("pipeline", "all-MiniLM-L6-v2", "transformers pipeline")} <= set(rows)
     for row in data["rows"]:
-        assert row["tokens_per_s"] > 0 and row["real_tokens"] > 0
-        # The same texts through the same weights: every variant predicts the same labels.
-        assert row["label_agreement_with_transformers"] == 1.0
+        assert row["median_s"] > 0 and row["real_tokens"] > 0 and row["speedup_vs_transformers"] > 0
+        if row["config"] in ("classify", "pipeline"):
+            # The same texts through the same weights: every variant predicts the same labels.
+            assert row["label_agreement_with_transformers"] == 1.0
+    tutorial = rows[("tutorial train epoch", "MiniLM", "minibert")]
+    assert tutorial["padding"] > 0  # every sentence padded to max_length, as the tutorial does
+    assert (tmp_path / "end_to_end_cpu_quick.png").is_file()
+
+
+def test_bench_input_checks_quick(tmp_path):
+    from benchmarks import bench_input_checks
+
+    assert bench_input_checks.main(["--quick", "--device", "cpu", "--out", str(tmp_path), "--tag", "after"]) == 0
+    data = read(tmp_path, "input_checks_cpu_after_quick")
+    assert [row["shape"] for row in data["rows"]] == ["bert-base 8 x 128", "MiniLM 32 x 64"]
+    assert all(row["check_us"] > 0 and row["overhead_pct"] > 0 for row in data["rows"])
+
+
+def test_bench_quantize_quick(tmp_path, minilm_dir, corpus_dir):
+    from benchmarks import bench_quantize
+
+    assert bench_quantize.main(["--quick", "--out", str(tmp_path)]) == 0
+    data = read(tmp_path, "quantize_cpu_quick")
+    measures = {row["measure"] for row in data["rows"]}
+    assert {"forward median_s, 0% padding", "demo dev accuracy", "embedding cosine to float32, minimum"} <= measures
+    for row in data["rows"]:
+        assert row["int8"] > 0 and row["float32"] > 0
 
 
 def test_report_writes_targets_between_the_markers(tmp_path):

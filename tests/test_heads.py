@@ -70,7 +70,7 @@ def case_labels(name, extra, batch, g):
     return batch
 
 
-def reference_pair(name: str, extra: dict, directory, device="cpu"):
+def reference_pair(name: str, extra: dict, directory, device="cpu", **options):
     """A random transformers model saved to `directory`, and minibert's load of that directory."""
     torch.manual_seed(1)
     num_labels = 2 if name == "BertForQuestionAnswering" else 3  # transformers' QA head has num_labels outputs
@@ -78,15 +78,20 @@ def reference_pair(name: str, extra: dict, directory, device="cpu"):
     theirs = getattr(transformers, name)(config)
     theirs.save_pretrained(directory)
     theirs = getattr(transformers, name).from_pretrained(directory, attn_implementation="eager").to(device).eval()
-    ours = getattr(minibert, name).from_pretrained(directory, device=device)
+    ours = getattr(minibert, name).from_pretrained(directory, device=device, **options)
     return ours, theirs
 
 
-def assert_outputs_close(ours, theirs):
+def assert_outputs_close(ours, theirs, real=None):
+    """Every field equal; with `real` (the attention mask), per-token fields only at real
+    tokens: the default path leaves zeros at pads, transformers values computed from pads."""
     our_fields, their_fields = ours.keys(), [k for k, v in theirs.items() if v is not None]
     assert our_fields == their_fields
     for key in our_fields:
-        torch.testing.assert_close(ours[key], theirs[key], atol=ATOL, rtol=0, msg=lambda m: f"{key}: {m}")
+        for a, b in zip(*((t,) if torch.is_tensor(t) else t for t in (ours[key], theirs[key])), strict=True):
+            if real is not None and a.shape[:2] == real.shape:  # (B, S, ...): one value per token
+                a, b = a[real], b[real]
+            torch.testing.assert_close(a, b, atol=ATOL, rtol=0, msg=lambda m: f"{key}: {m}")
 
 
 def assert_gradients_close(ours: minibert.heads.BertHeadModel, theirs):
@@ -100,9 +105,12 @@ def assert_gradients_close(ours: minibert.heads.BertHeadModel, theirs):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("impl", ["default", "sdpa"])
 @pytest.mark.parametrize("name,extra", CASES, ids=[n + "".join(f"-{v}" for v in e.values()) for n, e in CASES])
-def test_head_matches_transformers_outputs_loss_and_gradients(tmp_path, name, extra, device):
-    ours, theirs = reference_pair(name, extra, tmp_path, device)
+def test_head_matches_transformers_outputs_loss_and_gradients(tmp_path, name, extra, impl, device):
+    """The default (unpadded) path on real tokens, "sdpa" at every position, pads included."""
+    options = {} if impl == "default" else {"attn_implementation": impl}
+    ours, theirs = reference_pair(name, extra, tmp_path, device, **options)
     assert ours.loading_info.initialized_keys == [] and ours.loading_info.unexpected_keys == []
     g = torch.Generator().manual_seed(0)
     batch = {k: v.to(device) for k, v in case_labels(name, extra, make_inputs(name, g), g).items()}
@@ -110,10 +118,110 @@ def test_head_matches_transformers_outputs_loss_and_gradients(tmp_path, name, ex
     our_out = ours(**batch, output_hidden_states=True)
     their_out = theirs(**batch, output_hidden_states=True)
     assert our_out.loss is not None
-    assert_outputs_close(our_out, their_out)
+    real = batch["attention_mask"].reshape(-1, S).bool() if impl == "default" else None
+    assert_outputs_close(our_out, their_out, real)
     our_out.loss.backward()
     their_out.loss.backward()
     assert_gradients_close(ours, theirs)
+
+
+LENGTHS = (10, 7, 3, 1, 9, 4)  # right padding, mixed lengths, one sequence of a single token
+
+
+def mixed_length_batch(name: str, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Right-padded rows of LENGTHS (each choice of a multiple-choice row its own length),
+    labels -100 at every pad, as collators write them."""
+    n = len(LENGTHS)
+    shape = (n, C, S) if name == "BertForMultipleChoice" else (n, S)
+    lengths = torch.tensor(LENGTHS)
+    if name == "BertForMultipleChoice":
+        lengths = torch.stack([lengths.roll(c) for c in range(C)], 1)  # (n, C)
+    mask = (torch.arange(S) < lengths[..., None]).long()
+    ids = torch.randint(1, SMALL["vocab_size"], shape, generator=g) * mask
+    types = (torch.arange(S) >= (lengths[..., None] // 2)).long() * mask
+    batch = dict(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    if name in ("BertForSequenceClassification", "BertForNextSentencePrediction"):
+        batch["labels"] = torch.randint(0, 2, (n,), generator=g)
+    elif name == "BertForMultipleChoice":
+        batch["labels"] = torch.randint(0, C, (n,), generator=g)
+    elif name == "BertForTokenClassification":
+        batch["labels"] = torch.randint(0, 3, shape, generator=g).masked_fill(mask == 0, -100)
+    elif name == "BertForQuestionAnswering":
+        batch["start_positions"] = torch.tensor([1, 2, 0, 0, 5, 3])
+        batch["end_positions"] = torch.tensor([4, 6, 2, 0, 8, 3])
+    else:  # masked LM, pre-training: a few real tokens to predict
+        batch["labels"] = torch.where((torch.rand(shape, generator=g) < 0.3) & (mask == 1), ids, -100)
+        if name == "BertForPreTraining":
+            batch["next_sentence_label"] = torch.randint(0, 2, (n,), generator=g)
+    return batch
+
+
+def predictions(name: str, out, real: torch.Tensor) -> list:
+    """What a user reads off the outputs: the argmax class per sequence, per real token, or the
+    most likely answer start and end among the real tokens."""
+    if name == "BertForQuestionAnswering":
+        return [t.masked_fill(~real, float("-inf")).argmax(-1).tolist() for t in (out.start_logits, out.end_logits)]
+    if name == "BertForPreTraining":
+        return [out.prediction_logits.argmax(-1)[real].tolist(), out.seq_relationship_logits.argmax(-1).tolist()]
+    if out.logits.dim() == 3:  # per token
+        return out.logits.argmax(-1)[real].tolist()
+    return out.logits.argmax(-1).tolist()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", HEADS)
+def test_default_path_gives_the_padded_paths_loss_gradients_and_predictions(name, device):
+    """The default (unpadded on right-padded batches) against "sdpa" (always padded), same
+    weights: losses and predictions equal, gradients within fp32 1e-5 absolute plus 1e-5
+    relative (a weight's gradient sums over every token in another order; see test_unpad.py)."""
+    config = dict(SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, id2label={0: "a", 1: "b", 2: "c"})
+    default = getattr(minibert, name)(BertConfig(**config)).to(device)
+    padded = getattr(minibert, name)(BertConfig(**config, attn_implementation="sdpa")).to(device)
+    padded.load_state_dict(default.state_dict())
+    assert default.config.attn_implementation == "unpadded"
+    batch = {k: v.to(device) for k, v in mixed_length_batch(name, torch.Generator().manual_seed(0)).items()}
+    real = batch["attention_mask"].reshape(-1, S).bool()
+    if name == "BertForMultipleChoice":
+        real = None  # one score per choice: nothing per token to compare
+    outs = []
+    for model in (default, padded):
+        model.train()  # dropout is 0: deterministic, and gradients flow as in fine-tuning
+        out = model(**batch)
+        out.loss.backward()
+        outs.append(out)
+    torch.testing.assert_close(outs[0].loss, outs[1].loss, atol=ATOL, rtol=0)
+    for (key, a), b in zip(default.named_parameters(), padded.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=ATOL, rtol=1e-5, msg=lambda m: f"grad of {key}: {m}")
+    unlabelled = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    with torch.no_grad():
+        a, b = (model.eval()(**unlabelled) for model in (default, padded))
+    if real is not None:
+        assert predictions(name, a, real) == predictions(name, b, real)
+    for key in a.keys():
+        x, y = getattr(a, key), getattr(b, key)
+        if real is not None and x.shape[:2] == real.shape:  # per token: real tokens only
+            x, y = x[real], y[real]
+        torch.testing.assert_close(x, y, atol=ATOL, rtol=0, msg=lambda m: f"{key}: {m}")
+
+
+@pytest.mark.parametrize("name", ["BertForTokenClassification", "BertForMaskedLM", "BertForPreTraining"])
+def test_a_label_on_a_pad_gets_the_padded_paths_loss_and_gradients(name):
+    """Collators write -100 at pads; a label there anyway makes the loss read the pad's output,
+    so the default runs the padded path and agrees with "sdpa" (fp32 1e-5)."""
+    config = dict(SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, id2label={0: "a", 1: "b", 2: "c"})
+    default = getattr(minibert, name)(BertConfig(**config))
+    padded = getattr(minibert, name)(BertConfig(**config, attn_implementation="sdpa"))
+    padded.load_state_dict(default.state_dict())
+    batch = mixed_length_batch(name, torch.Generator().manual_seed(0))
+    batch["labels"][1, S - 1] = 2  # row 1 has 7 tokens: position S - 1 is a pad
+    losses = []
+    for model in (default, padded):
+        out = model(**batch)
+        out.loss.backward()
+        losses.append(out.loss)
+    torch.testing.assert_close(losses[0], losses[1], atol=ATOL, rtol=0)
+    for (key, a), b in zip(default.named_parameters(), padded.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=ATOL, rtol=1e-5, msg=lambda m: f"grad of {key}: {m}")
 
 
 def test_outputs_index_like_a_tuple_with_the_loss_first(tmp_path):
@@ -141,7 +249,8 @@ def test_ignored_labels_add_nothing_to_the_loss(tmp_path):
 
 
 def test_qa_loss_is_the_mean_of_start_and_end_cross_entropy(tmp_path):
-    ours, _ = reference_pair("BertForQuestionAnswering", {}, tmp_path)
+    # "sdpa": the logits at pads are the padded path's, which the loss (run padded) sees too.
+    ours, _ = reference_pair("BertForQuestionAnswering", {}, tmp_path, attn_implementation="sdpa")
     batch = make_inputs("BertForQuestionAnswering", torch.Generator().manual_seed(0))
     start, end = batch.pop("start_positions")[:2], batch.pop("end_positions")[:2]
     batch = {k: v[:2] for k, v in batch.items()}
@@ -184,7 +293,7 @@ def test_bert_base_legacy_layout_fills_both_pretraining_heads(tmp_path):
     assert ours.loading_info.initialized_keys == [] and ours.loading_info.unexpected_keys == []
     theirs = transformers.BertForPreTraining.from_pretrained(tmp_path, attn_implementation="eager").eval()
     batch = make_inputs("BertForPreTraining", torch.Generator().manual_seed(0))
-    assert_outputs_close(ours(**batch), theirs(**batch))
+    assert_outputs_close(ours(**batch), theirs(**batch), real=batch["attention_mask"].bool())
 
     mlm = minibert.BertForMaskedLM.from_pretrained(tmp_path)
     assert mlm.loading_info.initialized_keys == []
@@ -215,7 +324,7 @@ def test_masked_lm_decoder_is_the_word_embedding_matrix_through_training_and_sav
     again = minibert.BertForMaskedLM.from_pretrained(tmp_path / "ours")
     assert again.get_output_embeddings() is again.bert.embeddings.word_embeddings.weight
     batch = make_inputs("BertForMaskedLM", torch.Generator().manual_seed(1))
-    assert_outputs_close(again(**batch), theirs.eval()(**batch))
+    assert_outputs_close(again(**batch), theirs.eval()(**batch), real=batch["attention_mask"].bool())
 
 
 @pytest.mark.parametrize("name", HEADS)
@@ -225,7 +334,7 @@ def test_save_pretrained_loads_in_transformers_without_missing_or_unexpected_key
     theirs, info = getattr(transformers, name).from_pretrained(tmp_path / "ours", output_loading_info=True, attn_implementation="eager")
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
     batch = make_inputs(name, torch.Generator().manual_seed(0))
-    assert_outputs_close(ours(**batch), theirs.eval()(**batch))
+    assert_outputs_close(ours(**batch), theirs.eval()(**batch), real=batch["attention_mask"].reshape(-1, S).bool())
 
 
 def test_num_labels_and_label_names_from_pretrained(tmp_path):

@@ -11,6 +11,7 @@ import minibert
 from minibert import BertConfig, BertModel
 from conftest import DEVICES
 from minibert.model import ACT2FN, extended_attention_mask
+from minibert.validation import check_inputs
 
 TINY = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
             max_position_embeddings=24, type_vocab_size=2)
@@ -157,6 +158,34 @@ def test_token_type_and_position_ids_change_the_output():
 def test_bad_input_is_a_clear_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         tiny_model()(**kwargs)
+
+
+def test_ids_on_the_cpu_are_checked_on_every_call():
+    model = tiny_model()
+    model(torch.tensor([[1, 2]]))
+    with pytest.raises(ValueError, match="input_ids contains 100"):
+        model(torch.tensor([[1, 100]]))
+    with pytest.raises(ValueError, match="input_ids contains 100"):
+        model(torch.tensor([[1, 100]]))
+
+
+def test_ids_off_the_cpu_are_read_on_the_first_call_only():
+    """Reading a GPU tensor's values stalls the device: only the first forward pays for it.
+    (The decision looks at the device alone, so a meta tensor stands in for a GPU one.)"""
+    model = tiny_model()
+    on_device = torch.empty(2, 3, dtype=torch.long, device="meta")
+    assert [model._check_values(on_device) for _ in range(3)] == [True, False, False]
+    assert all(model._check_values(torch.ones(2, 3, dtype=torch.long)) for _ in range(3))
+
+
+def test_without_values_only_shapes_and_dtypes_are_checked():
+    config = BertConfig(**TINY)
+    out_of_vocabulary = torch.tensor([[1, 100]])
+    check_inputs(config, out_of_vocabulary, None, None, None, check_values=False)
+    with pytest.raises(ValueError, match="input_ids contains 100"):
+        check_inputs(config, out_of_vocabulary, None, None, None)
+    with pytest.raises(ValueError, match="attention_mask has shape"):
+        check_inputs(config, out_of_vocabulary, torch.ones(1, 3), None, None, check_values=False)
 
 
 def test_non_tensor_input_is_a_type_error():

@@ -48,6 +48,8 @@ def add_encoder_arguments(p) -> None:
     p.add_argument("--model", help="model directory or Hub id (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--batch-size", type=int, default=32, help="sentences per batch (default: 32)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cpu)")
+    p.add_argument("--quantize", choices=("int8",),
+                   help="int8: quantize the linear layers for faster CPU inference (minibert.quantization)")
 
 
 def load_encoder(args: argparse.Namespace):
@@ -66,7 +68,8 @@ def load_encoder(args: argparse.Namespace):
     try:
         from minibert import SentenceEncoder
 
-        return model_path, SentenceEncoder.from_pretrained(model_path, device=args.device, batch_size=args.batch_size)
+        return model_path, SentenceEncoder.from_pretrained(model_path, device=args.device, batch_size=args.batch_size,
+                                                           quantize=args.quantize)
     except (ModelNotFoundError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
 

@@ -41,6 +41,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="texts per batch (default: 32)")
     p.add_argument("--max-length", type=int, help="truncate texts to this many tokens (default: the model's maximum)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--quantize", choices=("int8",),
+                   help="int8: quantize the linear layers for faster CPU inference (implies --device cpu; minibert.quantization)")
     p.add_argument("--task", help="the pipeline task (default: read from the model's config.json)")
     p.add_argument("--aggregation", choices=("simple", "first", "average", "max"), default="first",
                    help="taggers: how a word's pieces and a name's words become one entity (default: first, the "
@@ -105,7 +107,7 @@ def read_texts(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
     return texts, None
 
 
-def load_pipeline(model_path: str, task: str, device: str | None, batch_size: int):
+def load_pipeline(model_path: str, task: str, device: str | None, batch_size: int, quantize: str | None = None):
     from minibert.cli import CommandError
     from minibert.distributed import resolve_device
     from minibert.hub import ModelNotFoundError
@@ -117,6 +119,10 @@ def load_pipeline(model_path: str, task: str, device: str | None, batch_size: in
         raise CommandError(f"{model_path} is a {task} model, which `minibert predict` cannot run here ({exc})" if task in
                            ARCHITECTURE_TASKS.values() else str(exc)) from None
     try:
+        if quantize is not None:  # int8 kernels run on the CPU only
+            if device not in (None, "cpu"):
+                raise CommandError(f"--quantize {quantize} runs on the CPU only; drop --device {device} or --quantize")
+            return pipeline(task, model=model_path, device="cpu", batch_size=batch_size, quantize=quantize)
         return pipeline(task, model=model_path, device=resolve_device(device), batch_size=batch_size)
     except (ModelNotFoundError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
@@ -148,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         return question_answering.print_answers(args, reader, questions)
     texts, pairs = read_texts(args)
     task = args.task or task_from_config(args.model)
-    pipe = load_pipeline(args.model, task, args.device, args.batch_size)
+    pipe = load_pipeline(args.model, task, args.device, args.batch_size, args.quantize)
     limit = pipe.model.config.max_position_embeddings
     if args.max_length is not None and not 2 <= args.max_length <= limit:
         raise CommandError(f"--max-length must be between 2 and {limit}, got {args.max_length}")

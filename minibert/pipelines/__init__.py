@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from minibert.pipelines.base import Pipeline
+from minibert.pipelines.base import Pipeline, _parse_device
 from minibert.pipelines.feature_extraction import FeatureExtractionPipeline
 from minibert.pipelines.fill_mask import FillMaskPipeline
 from minibert.pipelines.question_answering import QuestionAnsweringPipeline
@@ -38,7 +38,7 @@ TASK_ALIASES: dict[str, str] = {
 }
 
 # from_pretrained options that pipeline(...) passes on to the model (the Hub ones to the tokenizer too).
-_MODEL_OPTIONS = ("dtype", "torch_dtype", "attn_implementation")
+_MODEL_OPTIONS = ("dtype", "torch_dtype", "attn_implementation", "quantize")
 _HUB_OPTIONS = ("cache_dir", "revision", "token", "local_files_only")
 
 
@@ -55,8 +55,9 @@ def pipeline(
     `tokenizer`: a BertTokenizer or where to load one from (default: the model's own).
     `device`: where the model runs ("cpu", "cuda", a GPU number; default: where it is).
     Other keyword arguments are the task's call parameters (e.g. `top_k=3`, the defaults of
-    every call) or from_pretrained options: dtype, attn_implementation, cache_dir, revision,
-    token, local_files_only.
+    every call) or from_pretrained options: dtype, attn_implementation, quantize ("int8": int8
+    linear layers for CPU inference, minibert.quantization), cache_dir, revision, token,
+    local_files_only.
     """
     pipeline_class = pipeline_class_for(task)
     hub = {k: kwargs.pop(k) for k in _HUB_OPTIONS if k in kwargs}
@@ -68,6 +69,9 @@ def pipeline(
     if model is None:
         raise ValueError(f"pipeline({task!r}) needs model=: a directory written by save_pretrained, a Hub id, or a loaded model")
 
+    quantize = model_options.get("quantize")
+    if quantize is not None and device is not None and _parse_device(device).type != "cpu":
+        raise ValueError(f"quantize={quantize!r} runs on the CPU only; drop device={device!r} or quantize")
     if isinstance(model, PreTrainedBert):
         if not isinstance(model, pipeline_class.head_class):
             raise ValueError(
@@ -75,6 +79,8 @@ def pipeline(
             )
         if tokenizer is None:
             raise ValueError("pipeline() was given a loaded model but no tokenizer: pass tokenizer= as well")
+        if quantize is not None:
+            model.quantize(quantize)
     else:
         if tokenizer is None:
             tokenizer = model  # the checkpoint's own tokenizer files
