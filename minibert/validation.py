@@ -92,16 +92,7 @@ def check_packed_inputs(
     for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
         if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
             raise ValueError(f"{name} has shape {tuple(tensor.shape)} but the packed input_ids has {tuple(input_ids.shape)}; they must match")
-    for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
-        if tensor is not None:
-            _check_index_dtype(name, tensor)
-    if not check_values:
-        return
-    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
-    if token_type_ids is not None:
-        _check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size is", "use 0 for the first segment and 1 for the second")
-    if position_ids is not None:
-        _check_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings is", "positions count from 0")
+    _check_ids(config, input_ids, token_type_ids, position_ids, check_values)
 
 
 def check_inputs(
@@ -136,16 +127,7 @@ def check_inputs(
     for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids), ("position_ids", position_ids)):
         if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
             raise ValueError(f"{name} has shape {tuple(tensor.shape)} but input_ids has {tuple(input_ids.shape)}; they must match")
-    for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
-        if tensor is not None:
-            _check_index_dtype(name, tensor)
-    if not check_values:
-        return
-    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
-    if token_type_ids is not None:
-        _check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size is", "use 0 for the first segment and 1 for the second")
-    if position_ids is not None:
-        _check_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings is", "positions count from 0")
+    _check_ids(config, input_ids, token_type_ids, position_ids, check_values)
 
 
 def _check_range(name: str, tensor: torch.Tensor, size: int, what: str, hint: str) -> None:
@@ -162,3 +144,24 @@ def _check_index_dtype(name: str, tensor: torch.Tensor) -> None:
     if tensor.dtype not in (torch.int64, torch.int32):
         what = "token ids" if name == "input_ids" else "indices"
         raise ValueError(f"{name} must be integer {what} (int64 or int32), got dtype {tensor.dtype}; convert with {name}.long()")
+
+
+def _check_ids(
+    config: BertConfig,
+    input_ids: torch.Tensor,
+    token_type_ids: torch.Tensor | None,
+    position_ids: torch.Tensor | None,
+    check_values: bool,
+) -> None:
+    """What padded and packed inputs share: the dtypes of the optional index tensors and, when
+    `check_values`, every id inside its embedding table."""
+    for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
+        if tensor is not None:
+            _check_index_dtype(name, tensor)
+    if not check_values:
+        return
+    _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary has", "was the text tokenized with this model's vocabulary?")
+    if token_type_ids is not None:
+        _check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size is", "use 0 for the first segment and 1 for the second")
+    if position_ids is not None:
+        _check_range("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings is", "positions count from 0")
