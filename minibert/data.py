@@ -8,6 +8,7 @@ answer), and a label column. Everything a user can get wrong in such a file is r
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -36,20 +37,35 @@ def read_rows(path: str | os.PathLike) -> list[tuple[int, dict]]:
     """The rows of a CSV/TSV file (first line: the column names) or a JSON Lines file, each with
     the file line it starts on (blank lines are skipped but counted, so errors can name the line)."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix not in JSONL_SUFFIXES + CSV_SUFFIXES:
+        raise DataError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; use .csv, .tsv or .jsonl")
+    text = read_text(path)
+    if suffix in JSONL_SUFFIXES:
+        return _jsonl_rows(path, text)
+    return _csv_rows(path, text, delimiter="\t" if suffix == ".tsv" else ",")
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The whole of a UTF-8 text file (a leading byte-order mark dropped), or a DataError naming
+    the file, and the byte offset of the first undecodable byte."""
+    path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
     if not path.is_file():
         raise DataError(f"{path} is not a file")
-    suffix = path.suffix.lower()
-    if suffix not in JSONL_SUFFIXES + CSV_SUFFIXES:
-        raise DataError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; use .csv, .tsv or .jsonl")
+    raw = path.read_bytes()
+    skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # offsets count in the file, BOM included
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        return raw[skip:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if suffix in JSONL_SUFFIXES:
-        return _jsonl_rows(path, text)
-    return _csv_rows(path, text, delimiter="\t" if suffix == ".tsv" else ",")
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {skip + exc.start})") from None
+
+
+def text_lines(text: str) -> list[str]:
+    """One text per line, stripped, blank lines dropped. Only "\n" ends a line (a "\r" before
+    it is stripped): U+2028, U+0085 and \x0b are characters of the text, as in read_rows."""
+    return [line.strip() for line in text.split("\n") if line.strip()]
 
 
 def _jsonl_rows(path: Path, text: str) -> list[tuple[int, dict]]:

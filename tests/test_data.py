@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from minibert import data
 from minibert.data import DataError, Example, encode, label_names, read_examples
 
 
@@ -123,3 +124,15 @@ def test_encode_truncates_and_attaches_label_ids():
     features = encode([Example("a b c d e f", label="pos"), Example("g", label="neg")], Tok(), {"neg": 0, "pos": 1}, 4)
     assert features == [{"input_ids": [2, 5, 5, 5], "token_type_ids": [0] * 4, "labels": 1},
                         {"input_ids": [2, 5, 3], "token_type_ids": [0] * 3, "labels": 0}]
+
+
+def test_text_files_split_on_line_feeds_only_and_name_undecodable_bytes(tmp_path):
+    """The one-text-per-line files of predict, embed and search: U+2028, U+0085 and \\x0b stay
+    inside their text (as in CSV and JSON Lines); a CRLF file reads as its lines."""
+    assert data.text_lines("a\u2028b\u0085c\x0bd\r\n\n  e  \n") == ["a\u2028b\u0085c\x0bd", "e"]
+    path = tmp_path / "texts.txt"
+    path.write_bytes(b"\xef\xbb\xbfok\nbad \xff byte\n")
+    with pytest.raises(data.DataError, match=r"texts.txt is not UTF-8 text \(invalid start byte at byte 10\)"):
+        data.read_text(path)
+    path.write_bytes(b"\xef\xbb\xbfok\n")
+    assert data.read_text(path) == "ok\n"

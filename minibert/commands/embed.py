@@ -77,19 +77,17 @@ def load_encoder(args: argparse.Namespace):
 def read_lines(source: str) -> list[str]:
     import sys
 
+    from minibert import data
     from minibert.cli import CommandError
 
     if source == "-":
         text = sys.stdin.read()
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise CommandError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
         try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise CommandError(f"{path} is not UTF-8 text") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+            text = data.read_text(source)
+        except data.DataError as exc:
+            raise CommandError(str(exc)) from None
+    lines = data.text_lines(text)
     if not lines:
         raise CommandError(f"no text in {'standard input' if source == '-' else source}")
     return lines

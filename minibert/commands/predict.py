@@ -85,7 +85,7 @@ def read_texts(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
     from minibert.cli import CommandError
 
     if args.input == "-":
-        lines = sys.stdin.read().splitlines()
+        text = sys.stdin.read()
     else:
         path = Path(args.input)
         if path.suffix.lower() in data.CSV_SUFFIXES + data.JSONL_SUFFIXES:
@@ -95,13 +95,11 @@ def read_texts(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
                 raise CommandError(str(exc)) from None
             pairs = [e.text_pair for e in examples] if args.text_pair_column else None
             return [e.text for e in examples], pairs
-        if not path.is_file():
-            raise CommandError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
         try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError:
-            raise CommandError(f"{path} is not UTF-8 text") from None
-    texts = [line.strip() for line in lines if line.strip()]
+            text = data.read_text(path)
+        except data.DataError as exc:
+            raise CommandError(str(exc)) from None
+    texts = data.text_lines(text)
     if not texts:
         raise CommandError(f"no text to classify in {'standard input' if args.input == '-' else args.input}")
     return texts, None

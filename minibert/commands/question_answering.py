@@ -55,7 +55,8 @@ def read_questions(args: argparse.Namespace) -> list[dict]:
         raise CommandError("--context and --context-file go with --question")
     text = sys.stdin.read() if args.input == "-" else _read_text(Path(args.input))
     items = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines: only "\n" ends a record (JSON allows U+2028 and friends inside strings).
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -93,11 +94,10 @@ def print_answers(args: argparse.Namespace, reader, items: list[dict]) -> int:
 
 
 def _read_text(path: Path) -> str:
+    from minibert import data
     from minibert.cli import CommandError
 
-    if not path.is_file():
-        raise CommandError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise CommandError(f"{path} is not UTF-8 text") from None
+        return data.read_text(path)
+    except data.DataError as exc:
+        raise CommandError(str(exc)) from None

@@ -33,14 +33,13 @@ def add_parser(subparsers) -> None:
 
 def read_passages(path: Path, paragraphs: bool) -> list[tuple[int, str]]:
     """(line number, text) of each passage: each non-blank line, or each paragraph (its first line)."""
+    from minibert import data
     from minibert.cli import CommandError
 
-    if not path.is_file():
-        raise CommandError(f"--corpus {path} does not exist" if not path.exists() else f"--corpus {path} is not a file")
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise CommandError(f"--corpus {path} is not UTF-8 text") from None
+        lines = data.read_text(path).split("\n")  # only "\n" ends a line, as data.text_lines
+    except data.DataError as exc:
+        raise CommandError(f"--corpus {exc}") from None
     passages: list[tuple[int, str]] = []
     current: list[str] = []
     for number, line in enumerate(lines, start=1):
